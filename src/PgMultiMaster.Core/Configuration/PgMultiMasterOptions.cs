@@ -1,0 +1,54 @@
+namespace PgMultiMaster.Configuration;
+
+/// <summary>The <c>PgMultiMaster</c> configuration section: one file describes the whole cluster.</summary>
+public sealed class PgMultiMasterOptions
+{
+    public const string SectionName = "PgMultiMaster";
+
+    /// <summary>
+    /// Prefix of every object PgMultiMaster creates on the servers: the publication, the slots
+    /// (<c>{Cluster}_{source}_{target}</c>) and the replication origins (<c>{Cluster}_{source}</c>).
+    /// Two clusters can share servers when their names differ.
+    /// </summary>
+    public string Cluster { get; set; } = "pgmm";
+
+    /// <summary>The node this worker runs beside (<c>run --node</c>).</summary>
+    public string? Node { get; set; }
+
+    public List<NodeOptions> Nodes { get; set; } = [];
+
+    /// <summary>Replicated tables: <c>schema.table</c> names or patterns such as <c>public.*</c>.</summary>
+    public List<string> Tables { get; set; } = [];
+
+    /// <summary>
+    /// Tables (names or patterns, a subset of <see cref="Tables"/>) that only ever receive INSERTs,
+    /// such as history and audit tables: they need no key, and only inserts and truncates replicate.
+    /// </summary>
+    public List<string> InsertOnlyTables { get; set; } = [];
+
+    public ApplyOptions Apply { get; set; } = new();
+}
+
+public sealed class NodeOptions
+{
+    public string Name { get; set; } = "";
+    public string ConnectionString { get; set; } = "";
+}
+
+public sealed class ApplyOptions
+{
+    /// <summary>Changes sent to the target in one round trip.</summary>
+    public int BatchSize { get; set; } = 500;
+
+    /// <summary>How often an idle link confirms its slot position so the source can recycle WAL.</summary>
+    public TimeSpan FeedbackInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Longest wait between reconnect attempts of a failed link.</summary>
+    public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Apply with <c>session_replication_role = replica</c>, as PostgreSQL's own apply worker does:
+    /// ordinary triggers and foreign-key checks do not fire twice for a replicated change.
+    /// </summary>
+    public bool ReplicaRole { get; set; } = true;
+}

@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace PgMultiMaster.Diagnostics;
+
+/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 9xx host.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(100, LogLevel.Information, "Link {Link}: streaming slot {Slot} from {Lsn}")]
+    public static partial void LinkStreaming(ILogger logger, string link, string slot, string lsn);
+
+    [LoggerMessage(101, LogLevel.Warning, "Link {Link}: {Error}; retrying in {Delay}")]
+    public static partial void LinkFailed(ILogger logger, string link, string error, TimeSpan delay, Exception exception);
+
+    [LoggerMessage(102, LogLevel.Critical, "Link {Link}: authentication failed, not retrying until the configuration is fixed: {Error}")]
+    public static partial void LinkAuthFailed(ILogger logger, string link, string error);
+
+    [LoggerMessage(103, LogLevel.Information, "Link {Link}: stopped")]
+    public static partial void LinkStopped(ILogger logger, string link);
+
+    [LoggerMessage(200, LogLevel.Warning, "Link {Link}: no right to SET session_replication_role on node '{Node}'; applying with triggers and foreign keys active")]
+    public static partial void ReplicaRoleDenied(ILogger logger, string link, string node);
+
+    [LoggerMessage(201, LogLevel.Debug, "Link {Link}: applied transaction ending at {Lsn} ({Rows} rows so far)")]
+    public static partial void TransactionApplied(ILogger logger, string link, string lsn, long rows);
+
+    [LoggerMessage(300, LogLevel.Information, "{Message}")]
+    public static partial void Setup(ILogger logger, string message);
+}

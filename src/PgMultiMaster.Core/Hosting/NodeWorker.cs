@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Replication;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Hosting;
+
+/// <summary>
+/// The worker beside one node: one independent <see cref="LinkRunner"/> per peer, so a down or slow peer
+/// stalls only its own link.
+/// </summary>
+public sealed class NodeWorker : BackgroundService
+{
+    private readonly ILoggerFactory _loggers;
+    private readonly TimeProvider _time;
+
+    public NodeWorker(IOptions<PgMultiMasterOptions> options, ILoggerFactory loggers, TimeProvider time)
+    {
+        _loggers = loggers;
+        _time = time;
+        var topology = new ClusterTopology(options.Value);
+        Links = topology.LinksFrom(options.Value.Node!)
+            .Select(l => new LinkRunner(l, topology, loggers.CreateLogger($"PgMultiMaster.Link.{l.Source.Name}-{l.Target.Name}"), time))
+            .ToList();
+    }
+
+    public IReadOnlyList<LinkRunner> Links { get; }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Links.Select(l => l.RunAsync(stoppingToken)));
+}

@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace PgMultiMaster.LocalServers;
+
+/// <summary>
+/// A real PostgreSQL server started from local binaries on a free loopback port, for the demo and the tests.
+/// PostgreSQL refuses to run as root, so as root the server runs as an unprivileged user
+/// (<c>$PGMM_PG_USER</c>, else <c>postgres</c>, else <c>nobody</c>).
+/// </summary>
+public sealed class LocalPostgresServer : IAsyncDisposable
+{
+    private static readonly string[] DefaultSettings =
+    [
+        "wal_level=logical", "track_commit_timestamp=on", "max_replication_slots=64", "max_wal_senders=64",
+        "max_connections=300", "listen_addresses=127.0.0.1", "wal_sender_timeout=60s", "max_worker_processes=16",
+    ];
+
+    private readonly string _binDir;
+    private readonly string? _runAs;
+    private readonly IReadOnlyList<string> _settings;
+
+    public string Name { get; }
+    public string DataDir { get; }
+    public int Port { get; private set; }
+    public int MajorVersion { get; }
+    public bool IsRunning { get; private set; }
+
+    private LocalPostgresServer(string name, string binDir, string dataDir, string? runAs, IReadOnlyList<string> settings)
+    {
+        Name = name;
+        _binDir = binDir;
+        DataDir = dataDir;
+        _runAs = runAs;
+        _settings = settings;
+        MajorVersion = PostgresBinaries.MajorVersion(binDir);
+    }
+
+    /// <summary>Connection string for <paramref name="database"/> as the superuser <c>postgres</c>.</summary>
+    public string ConnectionString(string database = "postgres") =>
+        new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1", Port = Port, Username = "postgres", Database = database,
+            Pooling = true, MaxPoolSize = 20, Timeout = 15, CommandTimeout = 120,
+        }.ConnectionString;
+
+    /// <summary>initdb a fresh data folder under <paramref name="rootDir"/> and start the server.</summary>
+    public static async Task<LocalPostgresServer> StartNewAsync(
+        string name, string rootDir, string? binDir = null, IEnumerable<string>? extraSettings = null, CancellationToken ct = default)
+    {
+        binDir ??= PostgresBinaries.Find();
+        var runAs = Environment.IsPrivilegedProcess ? UnprivilegedUser() : null;
+        var dataDir = Path.Combine(rootDir, name);
+        Directory.CreateDirectory(rootDir);
+        if (runAs is not null) await ChownAsync(runAs, rootDir, ct).ConfigureAwait(false);
+
+        var server = new LocalPostgresServer(name, binDir, dataDir, runAs, [.. DefaultSettings, .. extraSettings ?? []]);
+        await server.RunAsync("initdb", ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"], ct).ConfigureAwait(false);
+        await server.StartAsync(ct).ConfigureAwait(false);
+        return server;
+    }
+
+    public async Task StartAsync(CancellationToken ct = default)
+    {
+        if (Port == 0) Port = FreePort();
+        var options = string.Join(' ', _settings.Append($"port={Port}").Append($"unix_socket_directories={DataDir}").Select(s => "-c " + s));
+        await RunAsync("pg_ctl", ["-D", DataDir, "-l", Path.Combine(DataDir, "server.log"), "-w", "-t", "60", "-o", options, "start"], ct)
+            .ConfigureAwait(false);
+        IsRunning = true;
+    }
+
+    /// <summary>Fast shutdown: open sessions are ended, committed data stays.</summary>
+    public async Task StopAsync(CancellationToken ct = default)
+    {
+        if (!IsRunning) return;
+        await RunAsync("pg_ctl", ["-D", DataDir, "-m", "fast", "-w", "-t", "60", "stop"], ct).ConfigureAwait(false);
+        IsRunning = false;
+    }
+
+    public async Task<NpgsqlConnection> OpenAsync(string database = "postgres", CancellationToken ct = default)
+    {
+        var conn = new NpgsqlConnection(ConnectionString(database));
+        await conn.OpenAsync(ct).ConfigureAwait(false);
+        return conn;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await StopAsync().ConfigureAwait(false); }
+        catch (InvalidOperationException) { /* already gone: nothing to stop */ }
+        NpgsqlConnection.ClearAllPools();
+        try { Directory.Delete(DataDir, recursive: true); }
+        catch (IOException) { /* a leftover temp folder is harmless */ }
+    }
+
+    private async Task RunAsync(string tool, IReadOnlyList<string> args, CancellationToken ct)
+    {
+        var exe = Path.Combine(_binDir, tool);
+        var psi = _runAs is null ? new ProcessStartInfo(exe) : new ProcessStartInfo("runuser", ["-u", _runAs, "--", exe]);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.RedirectStandardOutput = true;
+        psi.RedirectStandardError = true;
+        psi.WorkingDirectory = Path.GetTempPath();
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {exe}.");
+        var stdout = p.StandardOutput.ReadToEndAsync(ct);
+        var stderr = p.StandardError.ReadToEndAsync(ct);
+        await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (p.ExitCode != 0)
+        {
+            var log = Path.Combine(DataDir, "server.log");
+            var tail = File.Exists(log) ? string.Join('\n', File.ReadLines(log).TakeLast(20)) : "";
+            throw new InvalidOperationException(
+                $"{tool} for server '{Name}' failed (exit {p.ExitCode}): {await stderr.ConfigureAwait(false)}{await stdout.ConfigureAwait(false)}\n{tail}");
+        }
+    }
+
+    private static string UnprivilegedUser()
+    {
+        var configured = Environment.GetEnvironmentVariable("PGMM_PG_USER");
+        if (!string.IsNullOrWhiteSpace(configured)) return configured;
+        var passwd = File.Exists("/etc/passwd") ? File.ReadAllLines("/etc/passwd") : [];
+        return passwd.Any(l => l.StartsWith("postgres:", StringComparison.Ordinal)) ? "postgres" : "nobody";
+    }
+
+    private static async Task ChownAsync(string user, string dir, CancellationToken ct)
+    {
+        using var p = Process.Start(new ProcessStartInfo("chown", ["-R", user, dir]) { RedirectStandardError = true })
+            ?? throw new InvalidOperationException("Could not start chown.");
+        await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        if (p.ExitCode != 0)
+            throw new InvalidOperationException($"chown {user} {dir} failed: {await p.StandardError.ReadToEndAsync(ct).ConfigureAwait(false)}");
+    }
+
+    private static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+}

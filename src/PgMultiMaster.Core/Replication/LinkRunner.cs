@@ -1,0 +1,139 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using NpgsqlTypes;
+using PgMultiMaster.Apply;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Decoding;
+using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Progress;
+using PgMultiMaster.Sql;
+using PgMultiMaster.Topology;
+using Polly;
+using Polly.Retry;
+
+namespace PgMultiMaster.Replication;
+
+/// <summary>
+/// Runs one link (source → target) until cancelled: stream the source slot, skip what arrived by replication,
+/// apply the rest to the target, and on any failure back off and resume from the target's durable progress.
+/// A failing link never touches the others.
+/// </summary>
+public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logger, TimeProvider time)
+{
+    public LinkStatus Status { get; } = new() { Name = link.ToString() };
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(200),
+                MaxDelay = topology.Options.Apply.MaxRetryDelay,
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && !IsAuthFailure(e)),
+                OnRetry = args =>
+                {
+                    Status.State = LinkState.BackingOff;
+                    Status.LastError = args.Outcome.Exception?.Message;
+                    Status.LastErrorAt = time.GetUtcNow();
+                    Log.LinkFailed(logger, link.ToString(), args.Outcome.Exception?.Message ?? "", args.RetryDelay, args.Outcome.Exception!);
+                    return default;
+                },
+            })
+            .Build();
+
+        try
+        {
+            await pipeline.ExecuteAsync(StreamOnceAsync, ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Status.State = LinkState.Stopped;
+            Log.LinkStopped(logger, link.ToString());
+        }
+        catch (PostgresException e) when (IsAuthFailure(e))
+        {
+            // Retrying a wrong password only locks accounts and hides the cause.
+            Status.State = LinkState.Failed;
+            Status.LastError = e.Message;
+            Status.LastErrorAt = time.GetUtcNow();
+            Log.LinkAuthFailed(logger, link.ToString(), e.Message);
+        }
+    }
+
+    private static bool IsAuthFailure(Exception e) => e is PostgresException p && p.SqlState.StartsWith("28", StringComparison.Ordinal);
+
+    private async ValueTask StreamOnceAsync(CancellationToken ct)
+    {
+        var options = topology.Options.Apply;
+        await using var target = await TargetSession.OpenAsync(link, options, logger, ct).ConfigureAwait(false);
+        var resumeFrom = target.Progress;
+
+        await using var source = new LogicalReplicationConnection(
+            ConnectionStrings.ForReplication(link.Source.ConnectionString, $"pgmm stream {link}"));
+        source.WalReceiverStatusInterval = options.FeedbackInterval;
+        await source.Open(ct).ConfigureAwait(false);
+        using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0);
+
+        var slot = new PgOutputReplicationSlot(link.SlotName);
+        var replication = new PgOutputReplicationOptions(
+            [topology.Publication, topology.InsertOnlyPublication], PgOutputProtocolVersion.V1, binary: false);
+        var decoder = new ChangeDecoder();
+
+        Status.State = LinkState.Streaming;
+        Log.LinkStreaming(logger, link.ToString(), link.SlotName, new NpgsqlLogSequenceNumber(resumeFrom).ToString());
+
+        // What to do with the transaction being received: apply it, or skip it because it came from another node
+        // by replication (echo) or was applied before a restart.
+        var skip = false;
+        try
+        {
+            await foreach (var message in source.StartReplication(slot, replication, ct, new NpgsqlLogSequenceNumber(resumeFrom)).ConfigureAwait(false))
+            {
+                switch (await decoder.DecodeAsync(message, ct).ConfigureAwait(false))
+                {
+                    case TransactionBegin begin:
+                        feedback.TransactionStarted();
+                        skip = begin.FinalLsn < resumeFrom;
+                        break;
+                    case TransactionOrigin:
+                        skip = true;
+                        Status.TransactionsSkippedAsEcho++;
+                        break;
+                    case RelationChanged relation:
+                        await target.DescribeAsync(relation.Relation, ct).ConfigureAwait(false);
+                        break;
+                    case RowChange change when !skip:
+                        await target.ApplyAsync(change, ct).ConfigureAwait(false);
+                        break;
+                    case TableTruncate truncate when !skip:
+                        await target.TruncateAsync(truncate, ct).ConfigureAwait(false);
+                        break;
+                    case TransactionCommit commit:
+                        if (!skip)
+                        {
+                            await target.CommitAsync(commit, ct).ConfigureAwait(false);
+                            Status.TransactionsApplied++;
+                            Status.RowsApplied = target.RowsApplied;
+                            Log.TransactionApplied(logger, link.ToString(), new NpgsqlLogSequenceNumber(commit.EndLsn).ToString(), target.RowsApplied);
+                        }
+                        feedback.TransactionDone(commit.EndLsn);
+                        Status.ConfirmedLsn = feedback.Confirmed;
+                        skip = false;
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            // A transaction cut off mid-stream is rolled back; it is sent again from its beginning after reconnecting.
+            await target.RollbackAsync().ConfigureAwait(false);
+        }
+
+        throw new NpgsqlException($"The source closed the replication stream of slot {link.SlotName}.");
+    }
+}

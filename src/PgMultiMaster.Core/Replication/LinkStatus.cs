@@ -1,0 +1,16 @@
+namespace PgMultiMaster.Replication;
+
+public enum LinkState { Starting, Streaming, BackingOff, Failed, Stopped }
+
+/// <summary>What a link is doing, for status output. Written by the link, read by anyone.</summary>
+public sealed class LinkStatus
+{
+    public required string Name { get; init; }
+    public LinkState State { get; internal set; } = LinkState.Starting;
+    public string? LastError { get; internal set; }
+    public DateTimeOffset? LastErrorAt { get; internal set; }
+    public ulong ConfirmedLsn { get; internal set; }
+    public long TransactionsApplied { get; internal set; }
+    public long TransactionsSkippedAsEcho { get; internal set; }
+    public long RowsApplied { get; internal set; }
+}

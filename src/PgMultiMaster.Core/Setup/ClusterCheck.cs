@@ -1,0 +1,135 @@
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Sql;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Setup;
+
+/// <summary>A table PgMultiMaster replicates, as resolved from the configured names and patterns.</summary>
+public sealed record ReplicatedTable(string Schema, string Name, bool InsertOnly)
+{
+    public string QualifiedName => $"{Schema}.{Name}";
+    public string Quoted => Quote.Table(Schema, Name);
+}
+
+/// <summary>
+/// Checks every node before <c>pgmm init</c> changes anything: server settings, rights, and that the configured
+/// tables exist everywhere with the same columns and a way to find their rows. Each problem names the node and the
+/// setting or table.
+/// </summary>
+public static class ClusterCheck
+{
+    public const int MinimumServerVersion = 140000;
+
+    public sealed record Result(IReadOnlyList<string> Problems, IReadOnlyList<ReplicatedTable> Tables);
+
+    public static async Task<Result> RunAsync(ClusterTopology topology, CancellationToken ct)
+    {
+        var options = topology.Options;
+        var problems = new List<string>();
+        var catalogs = new Dictionary<string, NodeCatalog>();
+
+        foreach (var node in options.Nodes)
+        {
+            try
+            {
+                await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm check"));
+                await conn.OpenAsync(ct).ConfigureAwait(false);
+                var catalog = await NodeCatalog.ReadAsync(conn, ct).ConfigureAwait(false);
+                catalogs[node.Name] = catalog;
+                problems.AddRange(CheckSettings(topology, node.Name, catalog));
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException)
+            {
+                problems.Add($"node '{node.Name}': cannot connect: {e.Message}");
+            }
+        }
+        if (catalogs.Count < options.Nodes.Count)
+            return new Result(problems, []);
+
+        var tables = ResolveTables(options, catalogs, problems);
+        return new Result(problems, tables);
+    }
+
+    private static IEnumerable<string> CheckSettings(ClusterTopology topology, string node, NodeCatalog c)
+    {
+        var links = topology.Options.Nodes.Count - 1;
+        if (c.ServerVersion < MinimumServerVersion)
+            yield return $"node '{node}': PostgreSQL {c.ServerVersion / 10000} is too old; 14 or later is needed (pg_xact_commit_timestamp_origin).";
+        if (c.WalLevel != "logical")
+            yield return $"node '{node}': wal_level is '{c.WalLevel}'; set wal_level = logical in postgresql.conf and restart the server.";
+        if (!c.TrackCommitTimestamp)
+            yield return $"node '{node}': track_commit_timestamp is off; set track_commit_timestamp = on and restart the server (conflict detection reads commit timestamps).";
+
+        var ours = topology.LinksFrom(node).Select(l => l.SlotName).ToHashSet();
+        var others = c.SlotNames.Count(s => !ours.Contains(s));
+        if (c.MaxReplicationSlots < others + links)
+            yield return $"node '{node}': max_replication_slots is {c.MaxReplicationSlots} but {others + links} are needed " +
+                         $"({links} for the links from '{node}' + {others} already used by others).";
+        if (c.MaxWalSenders < links)
+            yield return $"node '{node}': max_wal_senders is {c.MaxWalSenders} but at least {links} are needed (one per link from '{node}').";
+        if (!c.CanReplicate)
+            yield return $"node '{node}': role '{c.Role}' needs the REPLICATION attribute (ALTER ROLE {Quote.Ident(c.Role)} REPLICATION) or superuser.";
+    }
+
+    private static List<ReplicatedTable> ResolveTables(PgMultiMasterOptions options, Dictionary<string, NodeCatalog> catalogs, List<string> problems)
+    {
+        var section = PgMultiMasterOptions.SectionName;
+        var patterns = options.Tables.Select((t, i) => (Key: $"{section}:Tables:{i}", Pattern: new TablePattern(t))).ToList();
+        var insertOnly = options.InsertOnlyTables.Select((t, i) => (Key: $"{section}:InsertOnlyTables:{i}", Pattern: new TablePattern(t))).ToList();
+
+        // Every table that any pattern matches on any node.
+        var wanted = new SortedDictionary<(string Schema, string Name), bool>();
+        foreach (var (key, pattern) in patterns.Concat(insertOnly))
+        {
+            var matched = false;
+            foreach (var t in catalogs.Values.SelectMany(c => c.Tables).Where(t => pattern.Matches(t.Schema, t.Name)))
+            {
+                matched = true;
+                wanted[(t.Schema, t.Name)] = insertOnly.Any(p => p.Pattern.Matches(t.Schema, t.Name));
+            }
+            if (!matched)
+                problems.Add($"{key} '{pattern.Text}' matches no table on any node.");
+        }
+
+        var result = new List<ReplicatedTable>();
+        foreach (var ((schema, name), isInsertOnly) in wanted)
+        {
+            var table = new ReplicatedTable(schema, name, isInsertOnly);
+            var found = catalogs.ToDictionary(c => c.Key, c => c.Value.Tables.FirstOrDefault(t => t.Schema == schema && t.Name == name));
+            var missing = found.Where(f => f.Value is null).Select(f => f.Key).ToList();
+            if (missing.Count > 0)
+            {
+                problems.AddRange(missing.Select(n => $"node '{n}': table {table.Quoted} is missing (it exists on {string.Join(", ", found.Where(f => f.Value is not null).Select(f => $"'{f.Key}'"))})."));
+                continue;
+            }
+
+            var (firstNode, first) = found.First();
+            foreach (var (node, other) in found.Skip(1))
+            {
+                var onlyFirst = first!.Columns.Except(other!.Columns).ToList();
+                var onlyOther = other.Columns.Except(first.Columns).ToList();
+                if (onlyFirst.Count + onlyOther.Count > 0)
+                    problems.Add($"table {table.Quoted}: columns differ between node '{firstNode}' and node '{node}' " +
+                                 $"(only on '{firstNode}': {Describe(onlyFirst)}; only on '{node}': {Describe(onlyOther)}).");
+            }
+
+            if (!isInsertOnly)
+                foreach (var (node, t) in found.Where(f => !f.Value!.HasUsableIdentity))
+                    problems.Add($"node '{node}': table {table.Quoted} has neither a primary key nor a usable replica identity: " +
+                                 $"add a primary key, set REPLICA IDENTITY FULL, or list it under {section}:InsertOnlyTables.");
+            result.Add(table);
+        }
+        return result;
+    }
+
+    private static string Describe(List<string> columns) => columns.Count == 0 ? "none" : string.Join(", ", columns);
+}
+
+/// <summary>The cluster does not meet PgMultiMaster's prerequisites; nothing was changed.</summary>
+public sealed class PrerequisiteException(IReadOnlyList<string> problems)
+    : Exception("The cluster is not ready for PgMultiMaster; nothing was changed:" + Environment.NewLine
+                + string.Join(Environment.NewLine, problems.Select(p => "  - " + p)))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}

@@ -1,0 +1,171 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Sql;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Setup;
+
+/// <summary>
+/// <c>pgmm init</c>: on every node the pgmm schema, the publications, the replication origins of its peers, and one
+/// permanent slot per outgoing link. Idempotent: what exists and is right is left alone.
+/// </summary>
+public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
+{
+    public async Task<IReadOnlyList<ReplicatedTable>> InitAsync(CancellationToken ct)
+    {
+        var check = await ClusterCheck.RunAsync(topology, ct).ConfigureAwait(false);
+        if (check.Problems.Count > 0)
+            throw new PrerequisiteException(check.Problems);
+
+        foreach (var node in topology.Options.Nodes)
+        {
+            await using var conn = await OpenAsync(node, ct).ConfigureAwait(false);
+            var applied = await SchemaScripts.ApplyAsync(conn, ct).ConfigureAwait(false);
+            if (applied.Count > 0)
+                Log.Setup(logger, $"node '{node.Name}': pgmm schema at version {applied[^1]}");
+            await ClaimNodeAsync(conn, node, ct).ConfigureAwait(false);
+            await SyncPublicationAsync(conn, node, topology.Publication, "insert, update, delete, truncate",
+                check.Tables.Where(t => !t.InsertOnly), ct).ConfigureAwait(false);
+            await SyncPublicationAsync(conn, node, topology.InsertOnlyPublication, "insert, truncate",
+                check.Tables.Where(t => t.InsertOnly), ct).ConfigureAwait(false);
+            foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
+                await CreateOriginAsync(conn, node, topology.OriginName(peer.Name), ct).ConfigureAwait(false);
+        }
+
+        // Creating a logical slot waits for every transaction open on that server to end. One slot at a time,
+        // each on a connection that holds nothing open anywhere else, so init cannot deadlock across nodes.
+        foreach (var link in topology.AllLinks())
+        {
+            await using var conn = await OpenAsync(link.Source, ct).ConfigureAwait(false);
+            await CreateSlotAsync(conn, link, ct).ConfigureAwait(false);
+        }
+        return check.Tables;
+    }
+
+    /// <summary>Removes what init created: slots, origins, publications and the pgmm schema. Workers must be stopped.</summary>
+    public async Task UninstallAsync(CancellationToken ct)
+    {
+        foreach (var node in topology.Options.Nodes)
+        {
+            await using var conn = await OpenAsync(node, ct).ConfigureAwait(false);
+            foreach (var link in topology.LinksFrom(node.Name))
+                await ExecAsync(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", ct, link.SlotName).ConfigureAwait(false);
+            foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
+                await ExecAsync(conn, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
+            await ExecAsync(conn, $"DROP PUBLICATION IF EXISTS {Quote.Ident(topology.Publication)}, {Quote.Ident(topology.InsertOnlyPublication)}", ct).ConfigureAwait(false);
+            await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1", ct, topology.Options.Cluster).ConfigureAwait(false);
+            Log.Setup(logger, $"node '{node.Name}': removed the slots, origins and publications of cluster '{topology.Options.Cluster}'");
+        }
+    }
+
+    private async Task ClaimNodeAsync(NpgsqlConnection conn, NodeOptions node, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "INSERT INTO pgmm.node (cluster, name) VALUES ($1, $2) ON CONFLICT (cluster) DO UPDATE SET cluster = excluded.cluster RETURNING name", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = node.Name });
+        var existing = (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        if (existing != node.Name)
+            throw new PrerequisiteException([
+                $"node '{node.Name}': this database is already node '{existing}' of cluster '{topology.Options.Cluster}'; " +
+                "two nodes in the configuration point at the same database, or a node was renamed."]);
+    }
+
+    private async Task SyncPublicationAsync(
+        NpgsqlConnection conn, NodeOptions node, string publication, string publish, IEnumerable<ReplicatedTable> tables, CancellationToken ct)
+    {
+        var quoted = Quote.Ident(publication);
+        await using (var exists = new NpgsqlCommand("SELECT count(*) FROM pg_publication WHERE pubname = $1", conn))
+        {
+            exists.Parameters.Add(new NpgsqlParameter { Value = publication });
+            if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! == 0)
+            {
+                await ExecAsync(conn, $"CREATE PUBLICATION {quoted} WITH (publish = {Quote.Literal(publish)})", ct).ConfigureAwait(false);
+                Log.Setup(logger, $"node '{node.Name}': created publication {publication}");
+            }
+        }
+
+        var current = new HashSet<string>();
+        await using (var list = new NpgsqlCommand("SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1", conn))
+        {
+            list.Parameters.Add(new NpgsqlParameter { Value = publication });
+            await using var r = await list.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) current.Add(r.GetString(0));
+        }
+        // format('%I') quotes only where needed; compare in the same form.
+        var wanted = new Dictionary<string, ReplicatedTable>();
+        foreach (var t in tables)
+        {
+            await using var fmt = new NpgsqlCommand("SELECT format('%I.%I', $1, $2)", conn);
+            fmt.Parameters.Add(new NpgsqlParameter { Value = t.Schema });
+            fmt.Parameters.Add(new NpgsqlParameter { Value = t.Name });
+            wanted[(string)(await fmt.ExecuteScalarAsync(ct).ConfigureAwait(false))!] = t;
+        }
+
+        var add = wanted.Where(w => !current.Contains(w.Key)).Select(w => w.Value.Quoted).ToList();
+        var drop = current.Where(c => !wanted.ContainsKey(c)).ToList();
+        if (add.Count > 0)
+        {
+            await ExecAsync(conn, $"ALTER PUBLICATION {quoted} ADD TABLE {string.Join(", ", add)}", ct).ConfigureAwait(false);
+            Log.Setup(logger, $"node '{node.Name}': publication {publication} now includes {string.Join(", ", add)}");
+        }
+        if (drop.Count > 0)
+        {
+            await ExecAsync(conn, $"ALTER PUBLICATION {quoted} DROP TABLE {string.Join(", ", drop)}", ct).ConfigureAwait(false);
+            Log.Setup(logger, $"node '{node.Name}': publication {publication} no longer includes {string.Join(", ", drop)}");
+        }
+    }
+
+    private async Task CreateOriginAsync(NpgsqlConnection conn, NodeOptions node, string origin, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            "SELECT pg_replication_origin_create($1) FROM (SELECT 1) x WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = $1)", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = origin });
+        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
+            Log.Setup(logger, $"node '{node.Name}': created replication origin {origin}");
+    }
+
+    private async Task CreateSlotAsync(NpgsqlConnection conn, Link link, CancellationToken ct)
+    {
+        await using (var existing = new NpgsqlCommand(
+            "SELECT plugin::text, coalesce(database::text, ''), current_database()::text FROM pg_replication_slots WHERE slot_name = $1", conn))
+        {
+            existing.Parameters.Add(new NpgsqlParameter { Value = link.SlotName });
+            await using var r = await existing.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                if (r.GetString(0) != "pgoutput" || r.GetString(1) != r.GetString(2))
+                    throw new PrerequisiteException([
+                        $"node '{link.Source.Name}': replication slot {link.SlotName} already exists for plugin '{r.GetString(0)}' " +
+                        $"in database '{r.GetString(1)}'; drop it or choose another {PgMultiMasterOptions.SectionName}:Cluster."]);
+                return;
+            }
+        }
+        Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
+        await ExecAsync(conn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);
+    }
+
+    private static async Task<NpgsqlConnection> OpenAsync(NodeOptions node, CancellationToken ct)
+    {
+        var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm init"));
+        try
+        {
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            return conn;
+        }
+        catch
+        {
+            await conn.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+    }
+}
