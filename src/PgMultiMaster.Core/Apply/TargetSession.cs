@@ -109,7 +109,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         if (!_inTransaction) return;
         var setup = new NpgsqlBatchCommand("SELECT pg_replication_origin_xact_setup($1, $2)");
-        setup.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(commit.EndLsn) });
+        setup.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(commit.EndLsn), NpgsqlDbType = NpgsqlDbType.PgLsn });
         setup.Parameters.Add(new NpgsqlParameter { Value = commit.CommitTimestamp, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         _batch.BatchCommands.Add(setup);
         _pending.Add(null);

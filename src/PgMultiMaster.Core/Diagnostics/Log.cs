@@ -9,7 +9,7 @@ internal static partial class Log
     public static partial void LinkStreaming(ILogger logger, string link, string slot, string lsn);
 
     [LoggerMessage(101, LogLevel.Warning, "Link {Link}: {Error}; retrying in {Delay}")]
-    public static partial void LinkFailed(ILogger logger, string link, string error, TimeSpan delay, Exception exception);
+    public static partial void LinkFailed(ILogger logger, string link, string error, TimeSpan delay, Exception? exception);
 
     [LoggerMessage(102, LogLevel.Critical, "Link {Link}: authentication failed, not retrying until the configuration is fixed: {Error}")]
     public static partial void LinkAuthFailed(ILogger logger, string link, string error);

@@ -40,7 +40,9 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     Status.State = LinkState.BackingOff;
                     Status.LastError = args.Outcome.Exception?.Message;
                     Status.LastErrorAt = time.GetUtcNow();
-                    Log.LinkFailed(logger, link.ToString(), args.Outcome.Exception?.Message ?? "", args.RetryDelay, args.Outcome.Exception!);
+                    // Expected failures (a server down, a conflict) are told in one line; anything else with its stack.
+                    var e = args.Outcome.Exception!;
+                    Log.LinkFailed(logger, link.ToString(), e.Message, args.RetryDelay, IsExpected(e) ? null : e);
                     return default;
                 },
             })
@@ -64,6 +66,9 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             Log.LinkAuthFailed(logger, link.ToString(), e.Message);
         }
     }
+
+    private static bool IsExpected(Exception e) =>
+        e is NpgsqlException or SchemaMismatchException or MissingRowException or TimeoutException or System.Net.Sockets.SocketException;
 
     private static bool IsAuthFailure(Exception e) => e is PostgresException p && p.SqlState.StartsWith("28", StringComparison.Ordinal);
 

@@ -39,9 +39,15 @@ public static partial class SchemaScripts
         await using (var create = new NpgsqlCommand("CREATE SCHEMA IF NOT EXISTS pgmm", conn))
             await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
 
-        await using var current = new NpgsqlCommand(
-            "SELECT CASE WHEN to_regclass('pgmm.schema_version') IS NULL THEN 0 ELSE (SELECT coalesce(max(version), 0) FROM pgmm.schema_version) END", conn);
-        var installed = Convert.ToInt32(await current.ExecuteScalarAsync(ct).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+        var installed = 0;
+        await using (var exists = new NpgsqlCommand("SELECT to_regclass('pgmm.schema_version') IS NOT NULL", conn))
+        {
+            if ((bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+            {
+                await using var current = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM pgmm.schema_version", conn);
+                installed = (int)(await current.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            }
+        }
 
         var applied = new List<int>();
         foreach (var (version, _, sql) in All.Where(s => s.Version > installed))

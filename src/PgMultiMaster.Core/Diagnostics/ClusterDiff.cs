@@ -1,0 +1,69 @@
+using Npgsql;
+using PgMultiMaster.Sql;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Diagnostics;
+
+/// <summary>Checksums of every replicated table on every node.</summary>
+public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<ClusterDiff.TableRow> Tables)
+{
+    public sealed record TableRow(string Table, IReadOnlyList<TableChecksum?> PerNode)
+    {
+        public bool Matches => PerNode.All(c => c is not null) && PerNode.Select(c => (c!.Rows, c.Hash)).Distinct().Count() == 1;
+    }
+
+    public bool AllMatch => Tables.All(t => t.Matches);
+
+    public static async Task<ClusterDiff> ComputeAsync(ClusterTopology topology, CancellationToken ct)
+    {
+        var nodes = topology.Options.Nodes;
+        var tables = new SortedSet<(string, string)>();
+        var sums = new Dictionary<(string Node, string Schema, string Table), TableChecksum>();
+        foreach (var node in nodes)
+        {
+            await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm diff"));
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using (var cmd = new NpgsqlCommand("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
+            {
+                cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
+                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false)) tables.Add((r.GetString(0), r.GetString(1)));
+            }
+        }
+        foreach (var node in nodes)
+        {
+            await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm diff"));
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            foreach (var (schema, table) in tables)
+            {
+                try { sums[(node.Name, schema, table)] = await TableChecksum.ComputeAsync(conn, schema, table, ct).ConfigureAwait(false); }
+                catch (InvalidOperationException) { /* missing on this node: shown as a mismatch */ }
+            }
+        }
+        var rows = tables.Select(t => new TableRow($"{t.Item1}.{t.Item2}",
+            nodes.Select(n => sums.GetValueOrDefault((n.Name, t.Item1, t.Item2))).ToList())).ToList();
+        return new ClusterDiff(nodes.Select(n => n.Name).ToList(), rows);
+    }
+
+    /// <summary>A fixed-width table: one row per table, one column per node (rows / first 8 hex digits of the hash).</summary>
+    public string Render()
+    {
+        var headers = new List<string> { "table" };
+        headers.AddRange(Nodes);
+        headers.Add("match");
+        var lines = Tables.Select(t =>
+        {
+            var cells = new List<string> { t.Table };
+            cells.AddRange(t.PerNode.Select(c => c is null ? "(missing)" : $"{c.Rows} rows / {c.Hash[..Math.Min(8, c.Hash.Length)]}"));
+            cells.Add(t.Matches ? "yes" : "NO");
+            return cells;
+        }).ToList();
+        var widths = headers.Select((h, i) => Math.Max(h.Length, lines.Count == 0 ? 0 : lines.Max(l => l[i].Length))).ToList();
+        string Row(IReadOnlyList<string> cells) => string.Join(" | ", cells.Select((c, i) => c.PadRight(widths[i]))).TrimEnd();
+        var sb = new System.Text.StringBuilder();
+        sb.AppendLine(Row(headers));
+        sb.AppendLine(string.Join("-+-", widths.Select(w => new string('-', w))));
+        foreach (var l in lines) sb.AppendLine(Row(l));
+        return sb.ToString();
+    }
+}

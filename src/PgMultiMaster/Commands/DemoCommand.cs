@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Hosting;
+using PgMultiMaster.LocalServers;
+using PgMultiMaster.Setup;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Cli.Commands;
+
+/// <summary>
+/// <c>pgmm demo</c>: three local servers, the mesh initialized, concurrent writes on all nodes, then a checksum
+/// table that shows whether every node holds the same data.
+/// </summary>
+internal static class DemoCommand
+{
+    private static readonly string[] NodeNames = ["east", "west", "north"];
+
+    private const string Schema = """
+        CREATE TYPE public.account_kind AS ENUM ('personal', 'business');
+        CREATE TABLE public.accounts (
+            id bigint PRIMARY KEY, owner text NOT NULL, kind public.account_kind NOT NULL,
+            balance numeric(14,2) NOT NULL, tags text[], updated_at timestamptz NOT NULL);
+        CREATE TABLE public."Order Items" (
+            order_id uuid, line int, sku text NOT NULL, qty int NOT NULL, details jsonb,
+            PRIMARY KEY (order_id, line));
+        CREATE TABLE public.audit_log (at timestamptz NOT NULL DEFAULT now(), node text NOT NULL, message text NOT NULL);
+        """;
+
+    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    {
+        var config = args.LoadConfiguration(requireFile: false);
+        var seconds = int.TryParse(config["Demo:Seconds"], out var s) && s > 0 ? s : 10;
+        var keep = args.Has("--keep");
+        var root = config["Demo:Dir"] ?? Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Environment.ProcessId}");
+
+        string binDir;
+        try { binDir = PostgresBinaries.Find(); }
+        catch (FileNotFoundException e) { throw new CliException(e.Message); }
+        Console.WriteLine($"Starting 3 PostgreSQL {PostgresBinaries.MajorVersion(binDir)} servers from {binDir} under {root} ...");
+
+        var servers = new List<LocalPostgresServer>();
+        var hosts = new List<IHost>();
+        try
+        {
+            foreach (var name in NodeNames)
+                servers.Add(await LocalPostgresServer.StartNewAsync(name, root, binDir, ct: ct));
+
+            var options = new PgMultiMasterOptions { Cluster = "demo", Tables = ["public.*"], InsertOnlyTables = ["public.audit_log"] };
+            foreach (var server in servers)
+            {
+                await using (var admin = await server.OpenAsync(ct: ct))
+                await using (var create = new NpgsqlCommand("CREATE DATABASE demo", admin))
+                    await create.ExecuteNonQueryAsync(ct);
+                await using var conn = await server.OpenAsync("demo", ct);
+                await using (var ddl = new NpgsqlCommand(Schema, conn))
+                    await ddl.ExecuteNonQueryAsync(ct);
+                options.Nodes.Add(new NodeOptions { Name = server.Name, ConnectionString = server.ConnectionString("demo") });
+                Console.WriteLine($"  node {server.Name}: {server.ConnectionString("demo")}");
+            }
+            var configPath = Path.Combine(root, "appsettings.json");
+            await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { PgMultiMaster = options }, new JsonSerializerOptions { WriteIndented = true }), ct);
+
+            var topology = new ClusterTopology(options);
+            using (var loggers = Logging.Console(LogLevel.Warning))
+                await new ClusterInitializer(topology, loggers.CreateLogger("pgmm.init")).InitAsync(ct);
+            Console.WriteLine($"Initialized cluster 'demo': {topology.AllLinks().Count} links (config: {configPath}).");
+
+            foreach (var name in NodeNames)
+            {
+                var host = WorkerHost.Build(new PgMultiMasterOptions
+                {
+                    Cluster = options.Cluster, Node = name, Nodes = options.Nodes, Tables = options.Tables, InsertOnlyTables = options.InsertOnlyTables,
+                }, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+                await host.StartAsync(ct);
+                hosts.Add(host);
+            }
+            Console.WriteLine($"Workers running. Writing on all 3 nodes at once for {seconds} s ...");
+
+            var counters = new long[NodeNames.Length];
+            using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            writing.CancelAfter(TimeSpan.FromSeconds(seconds));
+            var writers = options.Nodes.Select((n, i) => WriteAsync(n, i, counters, writing.Token)).ToList();
+            var clock = Stopwatch.StartNew();
+            while (writers.Any(w => !w.IsCompleted))
+            {
+                await Task.WhenAny(Task.WhenAll(writers), Task.Delay(1000, ct));
+                var links = hosts.SelectMany(h => h.Services.GetRequiredService<NodeWorker>().Links).Select(l => l.Status);
+                Console.WriteLine($"  {clock.Elapsed.TotalSeconds,4:0}s  written: " +
+                                  string.Join(", ", NodeNames.Select((n, i) => $"{n} {Interlocked.Read(ref counters[i])} tx")) +
+                                  "  |  applied: " + string.Join(", ", links.Select(l => $"{l.Name} {l.TransactionsApplied}")));
+            }
+            await Task.WhenAll(writers);
+
+            Console.WriteLine("Writes stopped; waiting for every link to catch up ...");
+            await CatchUp.WaitAsync(topology, TimeSpan.FromSeconds(120), ct);
+            var diff = await ClusterDiff.ComputeAsync(topology, ct);
+            Console.WriteLine();
+            Console.Write(diff.Render());
+            Console.WriteLine(diff.AllMatch ? "All 3 nodes match." : "The nodes differ.");
+
+            if (keep)
+            {
+                Console.WriteLine();
+                Console.WriteLine($"--keep: the servers keep running (data under {root}). Connect with e.g.");
+                foreach (var server in servers)
+                    Console.WriteLine($"  psql -h 127.0.0.1 -p {server.Port} -U postgres demo      # {server.Name}");
+                Console.WriteLine($"Run a worker: pgmm run --config {configPath} --node east");
+                Console.WriteLine($"Stop the servers: pg_ctl -D {root}/<node> stop  (as the user that owns {root})");
+            }
+            return diff.AllMatch ? 0 : 1;
+        }
+        finally
+        {
+            foreach (var host in hosts)
+            {
+                await host.StopAsync(CancellationToken.None);
+                host.Dispose();
+            }
+            if (!keep)
+            {
+                foreach (var server in servers) await server.DisposeAsync();
+                try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+            }
+        }
+    }
+
+    /// <summary>One node's application: inserts, updates and deletes on keys only this node uses.</summary>
+    private static async Task WriteAsync(NodeOptions node, int index, long[] counters, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(node.ConnectionString);
+        await conn.OpenAsync(CancellationToken.None);
+        var random = new Random(index);
+        long next = 0;
+        var idBase = (index + 1) * 1_000_000_000L;
+        while (!ct.IsCancellationRequested)
+        {
+            await using var tx = await conn.BeginTransactionAsync(CancellationToken.None);
+            var id = idBase + next++;
+            await Exec(conn, "INSERT INTO public.accounts VALUES ($1, $2, $3::public.account_kind, $4, $5, now())",
+                id, $"owner {id}", random.Next(2) == 0 ? "personal" : "business", (decimal)random.Next(100_000) / 100, new[] { node.Name, "demo" });
+            if (next > 10)
+            {
+                var other = idBase + random.NextInt64(next);
+                await Exec(conn, "UPDATE public.accounts SET balance = balance + 1.25, updated_at = now() WHERE id = $1", other);
+                if (random.Next(10) == 0)
+                    await Exec(conn, "DELETE FROM public.accounts WHERE id = $1", idBase + random.NextInt64(next));
+            }
+            var order = Guid.NewGuid();
+            for (var line = 1; line <= 3; line++)
+                await Exec(conn, "INSERT INTO public.\"Order Items\" VALUES ($1, $2, $3, $4, $5::jsonb)",
+                    order, line, $"SKU-{random.Next(1000)}", random.Next(1, 9), $"{{\"node\": \"{node.Name}\", \"line\": {line}}}");
+            await Exec(conn, "INSERT INTO public.audit_log (node, message) VALUES ($1, $2)", node.Name, $"account {id} opened");
+            await tx.CommitAsync(CancellationToken.None);
+            Interlocked.Increment(ref counters[index]);
+        }
+    }
+
+    private static async Task Exec(NpgsqlConnection conn, string sql, params object[] args)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        await cmd.ExecuteNonQueryAsync(CancellationToken.None);
+    }
+}

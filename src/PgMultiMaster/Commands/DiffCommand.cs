@@ -1,0 +1,15 @@
+using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Cli.Commands;
+
+internal static class DiffCommand
+{
+    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    {
+        var diff = await ClusterDiff.ComputeAsync(new ClusterTopology(args.LoadOptions(requireNode: false)), ct);
+        Console.Write(diff.Render());
+        Console.WriteLine(diff.AllMatch ? $"All {diff.Nodes.Count} nodes match." : "The nodes differ.");
+        return diff.AllMatch ? 0 : 1;
+    }
+}

@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using PgMultiMaster.Hosting;
+
+namespace PgMultiMaster.Cli.Commands;
+
+internal static class RunCommand
+{
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        // Validate here too, so a bad file gets the same one-line errors as every other verb.
+        args.LoadOptions(requireNode: true);
+        using var host = WorkerHost.Build(args.LoadConfiguration());
+        try
+        {
+            // The host handles Ctrl-C and SIGTERM: links stop, open target transactions roll back.
+            await host.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException e)
+        {
+            throw new CliException(string.Join(Environment.NewLine, e.Failures));
+        }
+    }
+}

@@ -1,0 +1,27 @@
+namespace PgMultiMaster.Cli;
+
+internal static class Usage
+{
+    public static int Print(TextWriter to, int exitCode, string? error = null)
+    {
+        if (error is not null) to.WriteLine($"pgmm: {error}");
+        to.WriteLine("""
+            PgMultiMaster — multi-master replication for PostgreSQL
+
+            usage: pgmm VERB [--config PATH] [options]
+
+              init                 check prerequisites, then create the pgmm schema, publications, slots and origins on every node
+              check                only check prerequisites and tables on every node; change nothing
+              run --node NAME      run the worker beside node NAME (Ctrl-C or SIGTERM stops it cleanly)
+              diff                 compare every replicated table across the nodes (row counts and checksums)
+              uninstall --yes      drop the slots, origins and publications of the cluster (stop the workers first)
+              demo [--seconds N] [--keep]
+                                   start three local PostgreSQL servers, replicate concurrent writes, print checksums
+
+            The configuration is ./appsettings.json (section PgMultiMaster) or --config PATH; any key can be overridden by
+            environment variables (PgMultiMaster__Node=east) or flags (--PgMultiMaster:Apply:BatchSize=200).
+            Exit codes: 0 success, 1 failure or nodes differ, 2 bad configuration or unmet prerequisites.
+            """);
+        return exitCode;
+    }
+}
