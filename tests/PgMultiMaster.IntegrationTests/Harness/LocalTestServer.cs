@@ -1,0 +1,17 @@
+using PgMultiMaster.LocalServers;
+
+namespace PgMultiMaster.IntegrationTests.Harness;
+
+/// <summary>A server started from local binaries (initdb/pg_ctl): the backend CI uses.</summary>
+internal sealed class LocalTestServer(LocalPostgresServer server) : ITestServer
+{
+    // Durability is not under test here (servers are stopped cleanly); fsync=off keeps the suite fast on 2 cores.
+    public static readonly string[] Settings = ["fsync=off", "full_page_writes=off", "shared_buffers=64MB"];
+
+    public string Name => server.Name;
+    public int MajorVersion => server.MajorVersion;
+    public string ConnectionString(string database) => server.ConnectionString(database);
+    public Task StopAsync() => server.StopAsync();
+    public Task StartAsync() => server.StartAsync();
+    public ValueTask DisposeAsync() => server.DisposeAsync();
+}

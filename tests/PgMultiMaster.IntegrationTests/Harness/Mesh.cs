@@ -1,0 +1,215 @@
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Hosting;
+using PgMultiMaster.Replication;
+using PgMultiMaster.Setup;
+using PgMultiMaster.Topology;
+using Xunit.Abstractions;
+
+namespace PgMultiMaster.IntegrationTests.Harness;
+
+/// <summary>
+/// One test's cluster: its own database on each server (named like the cluster), its own slots, origins and
+/// publications; workers in-process or as real processes. Everything is dropped at the end.
+/// </summary>
+public sealed class Mesh : IAsyncDisposable
+{
+    private readonly ServersFixture _servers;
+    private readonly ITestOutputHelper _output;
+    private readonly Dictionary<string, IHost> _workers = [];
+    private readonly List<WorkerProcess> _processes = [];
+
+    public PgMultiMasterOptions Options { get; }
+    public ClusterTopology Topology { get; }
+    public string Database => Options.Cluster;
+    public IReadOnlyList<string> NodeNames => Options.Nodes.Select(n => n.Name).ToList();
+
+    private Mesh(ServersFixture servers, ITestOutputHelper output, PgMultiMasterOptions options)
+    {
+        _servers = servers;
+        _output = output;
+        Options = options;
+        Topology = new ClusterTopology(options);
+    }
+
+    /// <summary>Creates the databases, runs <paramref name="schemaSql"/> on each, and (unless told not to) runs init.</summary>
+    public static async Task<Mesh> CreateAsync(
+        ServersFixture servers, ITestOutputHelper output, string schemaSql, int nodes = 3,
+        Action<PgMultiMasterOptions>? configure = null, bool init = true)
+    {
+        var cluster = servers.NextClusterName();
+        var options = new PgMultiMasterOptions { Cluster = cluster, Tables = ["public.*"] };
+        options.Apply.FeedbackInterval = TimeSpan.FromMilliseconds(200);
+        options.Apply.MaxRetryDelay = TimeSpan.FromSeconds(2);
+        foreach (var server in servers.Servers.Take(nodes))
+        {
+            await using (var admin = new NpgsqlConnection(server.ConnectionString("postgres")))
+            {
+                await admin.OpenAsync();
+                await using var create = new NpgsqlCommand($"CREATE DATABASE {cluster}", admin);
+                await create.ExecuteNonQueryAsync();
+            }
+            await using (var conn = new NpgsqlConnection(server.ConnectionString(cluster)))
+            {
+                await conn.OpenAsync();
+                await using var ddl = new NpgsqlCommand(schemaSql, conn);
+                await ddl.ExecuteNonQueryAsync();
+            }
+            options.Nodes.Add(new NodeOptions { Name = server.Name, ConnectionString = server.ConnectionString(cluster) });
+        }
+        configure?.Invoke(options);
+        var mesh = new Mesh(servers, output, options);
+        if (init) await mesh.InitAsync();
+        return mesh;
+    }
+
+    public Task<IReadOnlyList<ReplicatedTable>> InitAsync() =>
+        new ClusterInitializer(Topology, LoggerFactory.Create(b => b.AddProvider(new TestOutputLoggerProvider(_output))).CreateLogger("init"))
+            .InitAsync(CancellationToken.None);
+
+    public NodeOptions Node(string name) => Options.Nodes.Single(n => n.Name == name);
+
+    public async Task<NpgsqlConnection> OpenAsync(string node)
+    {
+        var conn = new NpgsqlConnection(Node(node).ConnectionString);
+        await conn.OpenAsync();
+        return conn;
+    }
+
+    public async Task ExecAsync(string node, string sql, params object?[] args)
+    {
+        await using var conn = await OpenAsync(node);
+        await using var cmd = Command(conn, sql, args);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    public async Task<T> ScalarAsync<T>(string node, string sql, params object?[] args)
+    {
+        await using var conn = await OpenAsync(node);
+        await using var cmd = Command(conn, sql, args);
+        return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    /// <summary>All rows of a query as text, in query order: for comparing nodes value by value.</summary>
+    public async Task<List<string>> RowsAsync(string node, string sql)
+    {
+        await using var conn = await OpenAsync(node);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await using var r = await cmd.ExecuteReaderAsync();
+        var rows = new List<string>();
+        while (await r.ReadAsync())
+            rows.Add(string.Join(" | ", Enumerable.Range(0, r.FieldCount).Select(i => r.IsDBNull(i) ? "NULL" : r.GetProviderSpecificValue(i)?.ToString())));
+        return rows;
+    }
+
+    private static NpgsqlCommand Command(NpgsqlConnection conn, string sql, object?[] args)
+    {
+        var cmd = new NpgsqlCommand(sql, conn);
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
+        return cmd;
+    }
+
+    /// <summary>Starts the in-process worker beside <paramref name="node"/>.</summary>
+    public async Task StartWorkerAsync(string node)
+    {
+        var options = JsonSerializer.Deserialize<PgMultiMasterOptions>(JsonSerializer.Serialize(Options))!;
+        options.Node = node;
+        var host = WorkerHost.Build(options, logging => logging.ClearProviders().AddProvider(new TestOutputLoggerProvider(_output)));
+        await host.StartAsync();
+        _workers[node] = host;
+    }
+
+    public async Task StartAllWorkersAsync()
+    {
+        foreach (var n in NodeNames) await StartWorkerAsync(n);
+    }
+
+    public IReadOnlyList<LinkStatus> LinkStatuses(string node) =>
+        _workers[node].Services.GetRequiredService<NodeWorker>().Links.Select(l => l.Status).ToList();
+
+    public async Task StopWorkerAsync(string node)
+    {
+        if (!_workers.Remove(node, out var host)) return;
+        await host.StopAsync();
+        host.Dispose();
+    }
+
+    /// <summary>Writes this cluster's configuration to a file and starts <c>pgmm run</c> for <paramref name="node"/>.</summary>
+    public WorkerProcess StartWorkerProcess(string node)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"pgmm-{Options.Cluster}.json");
+        File.WriteAllText(path, JsonSerializer.Serialize(new { PgMultiMaster = Options }));
+        var worker = WorkerProcess.Start(path, node);
+        _processes.Add(worker);
+        return worker;
+    }
+
+    public Task WaitForCatchUpAsync(TimeSpan? timeout = null) =>
+        CatchUp.WaitAsync(Topology, timeout ?? TimeSpan.FromSeconds(90), CancellationToken.None);
+
+    /// <summary>Waits until every link has caught up, then asserts that every replicated table is identical on every node.</summary>
+    public async Task<ClusterDiff> AssertConvergedAsync()
+    {
+        await WaitForCatchUpAsync();
+        var diff = await ClusterDiff.ComputeAsync(Topology, CancellationToken.None);
+        Assert.True(diff.AllMatch, "nodes differ:\n" + diff.Render());
+        return diff;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="what"/> after the timeout.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) Assert.Fail($"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var p in _processes) await p.DisposeAsync();
+        foreach (var n in _workers.Keys.ToList()) await StopWorkerAsync(n);
+        foreach (var server in _servers.Servers)
+        {
+            try
+            {
+                await using var admin = new NpgsqlConnection(server.ConnectionString("postgres"));
+                await admin.OpenAsync();
+                // A walsender may take a moment to notice its client is gone: retry until the slots are free.
+                for (var attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        await using var drop = new NpgsqlCommand(
+                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", admin);
+                        drop.Parameters.Add(new NpgsqlParameter { Value = Database });
+                        await drop.ExecuteNonQueryAsync();
+                        break;
+                    }
+                    catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 100)
+                    {
+                        await Task.Delay(100);
+                    }
+                }
+                await using (var origins = new NpgsqlCommand("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE $1", admin))
+                {
+                    origins.Parameters.Add(new NpgsqlParameter { Value = Options.Cluster + "\\_%" });
+                    await origins.ExecuteNonQueryAsync();
+                }
+                await using var dropDb = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Database} WITH (FORCE)", admin);
+                await dropDb.ExecuteNonQueryAsync();
+            }
+            catch (NpgsqlException e)
+            {
+                _output.WriteLine($"cleanup on {server.Name}: {e.Message}");
+            }
+        }
+    }
+}
