@@ -41,7 +41,12 @@ internal sealed class ContainerTestServer : ITestServer
         Host = "127.0.0.1", Port = _port, Username = "postgres", Password = "postgres", Database = database, Timeout = 15, CommandTimeout = 120,
     }.ConnectionString;
 
-    public Task StopAsync() => _container.StopAsync();
+    public async Task StopAsync()
+    {
+        await _container.StopAsync();
+        NpgsqlConnection.ClearAllPools();
+    }
+
     public Task StartAsync() => _container.StartAsync();
     public ValueTask DisposeAsync() => _container.DisposeAsync();
 

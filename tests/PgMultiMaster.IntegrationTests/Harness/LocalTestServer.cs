@@ -11,7 +11,13 @@ internal sealed class LocalTestServer(LocalPostgresServer server) : ITestServer
     public string Name => server.Name;
     public int MajorVersion => server.MajorVersion;
     public string ConnectionString(string database) => server.ConnectionString(database);
-    public Task StopAsync() => server.StopAsync();
+    public async Task StopAsync()
+    {
+        await server.StopAsync();
+        // Pooled connections to a stopped server are dead: drop them so the next test query reconnects.
+        Npgsql.NpgsqlConnection.ClearAllPools();
+    }
+
     public Task StartAsync() => server.StartAsync();
     public ValueTask DisposeAsync() => server.DisposeAsync();
 }
