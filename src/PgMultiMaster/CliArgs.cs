@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using PgMultiMaster.Configuration;
 
@@ -66,9 +65,10 @@ internal sealed class CliArgs
             if (File.Exists(path)) builder.AddJsonFile(path, optional: false, reloadOnChange: false);
             return builder.AddEnvironmentVariables().AddCommandLine(ConfigArgs, SwitchMappings).Build();
         }
-        catch (InvalidDataException e) when (e.InnerException is JsonException j)
+        catch (InvalidDataException e)
         {
-            throw new CliException($"config file '{path}' is not valid JSON: {j.Message}");
+            var cause = e.GetBaseException();
+            throw new CliException($"config file '{path}' is not valid JSON: {cause.Message}");
         }
         catch (FormatException e)
         {

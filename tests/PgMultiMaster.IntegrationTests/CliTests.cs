@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using System.Text.Json;
+using PgMultiMaster.IntegrationTests.Harness;
+using Xunit.Abstractions;
+
+namespace PgMultiMaster.IntegrationTests;
+
+/// <summary>The pgmm executable as an operator runs it: exit codes and messages.</summary>
+[Collection(ServersCollection.Name)]
+public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
+{
+    private static async Task<(int Code, string Output)> Pgmm(string workingDir, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDir };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pgmm.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await p.WaitForExitAsync(timeout.Token);
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
+    private static string TempDir()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "pgmm-cli-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    [Fact]
+    public async Task Bad_configuration_is_refused_with_exit_code_2_naming_the_key()
+    {
+        var dir = TempDir();
+        await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), """
+            { "PgMultiMaster": { "Nodes": [ { "Name": "East!", "ConnectionString": "Host=x" }, { "Name": "west", "ConnectionString": "" } ],
+                                 "Tables": [ "nodot" ], "Apply": { "BatchSize": 0 } } }
+            """);
+        var (code, text) = await Pgmm(dir, "run", "--node", "north");
+        Assert.Equal(2, code);
+        Assert.Contains("PgMultiMaster:Nodes:0:Name 'East!' must be", text);
+        Assert.Contains("PgMultiMaster:Nodes:1:ConnectionString is empty for node 'west'", text);
+        Assert.Contains("PgMultiMaster:Node 'north' is not one of PgMultiMaster:Nodes", text);
+        Assert.Contains("PgMultiMaster:Tables:0 'nodot' must be schema.table", text);
+        Assert.Contains("PgMultiMaster:Apply:BatchSize 0 must be between 1 and 10000", text);
+    }
+
+    [Fact]
+    public async Task Invalid_json_and_a_missing_config_file_are_named()
+    {
+        var dir = TempDir();
+        await File.WriteAllTextAsync(Path.Combine(dir, "broken.json"), "{ \"PgMultiMaster\": { \"Nodes\": [ }");
+        var (code, text) = await Pgmm(dir, "init", "--config", "broken.json");
+        Assert.Equal(2, code);
+        Assert.Contains("broken.json' is not valid JSON", text);
+
+        (code, text) = await Pgmm(dir, "init", "--config", "nope.json");
+        Assert.Equal(2, code);
+        Assert.Contains("nope.json' does not exist", text);
+    }
+
+    [Fact]
+    public async Task Init_check_and_diff_work_from_the_command_line()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, v text);", nodes: 2, init: false);
+        var dir = TempDir();
+        await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), JsonSerializer.Serialize(new { PgMultiMaster = mesh.Options }));
+
+        var (code, text) = await Pgmm(dir, "check");
+        Assert.True(code == 0, text);
+        Assert.Contains("\"public\".\"t\"", text);
+
+        (code, text) = await Pgmm(dir, "init");
+        Assert.True(code == 0, text);
+        Assert.Contains("is ready: 2 nodes, 1 tables", text);
+
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 'only on east')");
+        (code, text) = await Pgmm(dir, "diff");
+        Assert.Equal(1, code);
+        Assert.Contains("The nodes differ.", text);
+
+        await mesh.StartAllWorkersAsync();
+        await mesh.WaitForCatchUpAsync();
+        (code, text) = await Pgmm(dir, "diff");
+        Assert.True(code == 0, text);
+        Assert.Contains("All 2 nodes match.", text);
+    }
+}

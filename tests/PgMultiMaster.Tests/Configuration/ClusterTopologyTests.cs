@@ -1,0 +1,36 @@
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Tests.Configuration;
+
+public sealed class ClusterTopologyTests
+{
+    private static readonly ClusterTopology Topology = new(new PgMultiMasterOptions
+    {
+        Cluster = "shop",
+        Nodes = [new() { Name = "east" }, new() { Name = "west" }, new() { Name = "north" }],
+    });
+
+    [Fact]
+    public void A_worker_runs_one_link_to_every_peer()
+    {
+        var links = Topology.LinksFrom("west");
+        Assert.Equal(["west->east", "west->north"], links.Select(l => l.ToString()));
+        Assert.Equal(["shop_west_east", "shop_west_north"], links.Select(l => l.SlotName));
+        Assert.All(links, l => Assert.Equal("shop_west", l.OriginName));
+    }
+
+    [Fact]
+    public void A_full_mesh_of_three_has_six_links() => Assert.Equal(6, Topology.AllLinks().Select(l => l.SlotName).Distinct().Count());
+
+    [Fact]
+    public void Publications_are_named_after_the_cluster()
+    {
+        Assert.Equal("shop", Topology.Publication);
+        Assert.Equal("shop_insert_only", Topology.InsertOnlyPublication);
+    }
+
+    [Fact]
+    public void An_unknown_node_is_named() =>
+        Assert.Contains("'south'", Assert.Throws<ArgumentException>(() => Topology.LinksFrom("south")).Message);
+}

@@ -1,0 +1,78 @@
+using PgMultiMaster.Configuration;
+
+namespace PgMultiMaster.Tests.Configuration;
+
+public sealed class OptionsValidatorTests
+{
+    private static PgMultiMasterOptions Valid() => new()
+    {
+        Node = "east",
+        Nodes = [new() { Name = "east", ConnectionString = "Host=a;Database=app" }, new() { Name = "west", ConnectionString = "Host=b;Database=app" }],
+        Tables = ["public.*"],
+    };
+
+    [Fact]
+    public void A_complete_configuration_is_accepted() => Assert.Empty(OptionsValidator.Validate(Valid(), requireNode: true));
+
+    [Theory]
+    [InlineData("East", "PgMultiMaster:Nodes:0:Name 'East' must be")]
+    [InlineData("a-b", "PgMultiMaster:Nodes:0:Name 'a-b' must be")]
+    [InlineData("", "PgMultiMaster:Nodes:0:Name '' must be")]
+    public void Node_names_must_fit_in_slot_names(string name, string expected)
+    {
+        var o = Valid();
+        o.Nodes[0].Name = name;
+        Assert.Contains(OptionsValidator.Validate(o, requireNode: false), e => e.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_problem_is_reported_with_its_key()
+    {
+        var o = Valid();
+        o.Cluster = "Bad Name";
+        o.Node = "south";
+        o.Nodes.Add(new() { Name = "west", ConnectionString = "Host=c" });
+        o.Nodes.Add(new() { Name = "north", ConnectionString = "" });
+        o.Tables = ["accounts"];
+        o.InsertOnlyTables = ["noschema"];
+        o.Apply.BatchSize = 0;
+        o.Apply.FeedbackInterval = TimeSpan.Zero;
+
+        var errors = OptionsValidator.Validate(o, requireNode: true);
+
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Cluster 'Bad Name'", StringComparison.Ordinal));
+        Assert.Contains("PgMultiMaster:Nodes:2:Name 'west' is listed twice.", errors);
+        Assert.Contains("PgMultiMaster:Nodes:3:ConnectionString is empty for node 'north'.", errors);
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Node 'south' is not one of PgMultiMaster:Nodes", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Tables:0 'accounts' must be schema.table", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:InsertOnlyTables:0 'noschema' must be schema.table", StringComparison.Ordinal));
+        Assert.Contains("PgMultiMaster:Apply:BatchSize 0 must be between 1 and 10000.", errors);
+        Assert.Contains("PgMultiMaster:Apply:FeedbackInterval must be positive.", errors);
+    }
+
+    [Fact]
+    public void A_worker_needs_its_node_but_init_does_not()
+    {
+        var o = Valid();
+        o.Node = null;
+        Assert.Empty(OptionsValidator.Validate(o, requireNode: false));
+        Assert.Contains(OptionsValidator.Validate(o, requireNode: true), e => e.StartsWith("PgMultiMaster:Node is not set", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_cluster_needs_two_nodes_and_some_tables()
+    {
+        var errors = OptionsValidator.Validate(new PgMultiMasterOptions(), requireNode: false);
+        Assert.Contains("PgMultiMaster:Nodes must list at least two nodes (found 0).", errors);
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Tables is empty", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Unparseable_connection_strings_are_named()
+    {
+        var o = Valid();
+        o.Nodes[1].ConnectionString = "Hots=b;;Port=notanumber";
+        Assert.Contains(OptionsValidator.Validate(o, requireNode: false),
+            e => e.StartsWith("PgMultiMaster:Nodes:1:ConnectionString of node 'west' is invalid", StringComparison.Ordinal));
+    }
+}
