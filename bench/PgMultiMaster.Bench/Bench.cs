@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.LocalServers;
+using PgMultiMaster.Setup;
+using PgMultiMaster.Topology;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace PgMultiMaster.Bench;
+
+/// <summary>
+/// Two local servers with durable settings; database <c>native</c> replicated by a native subscription and
+/// database <c>pgmm</c> by a PgMultiMaster worker process, so both systems run on the same servers.
+/// </summary>
+internal sealed class Bench : IAsyncDisposable
+{
+    private const string Table = "CREATE TABLE public.bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now())";
+    private readonly string _root;
+    private readonly LocalPostgresServer _a;
+    private readonly LocalPostgresServer _b;
+    private readonly string _configPath;
+    private Process? _worker;
+
+    private Bench(string root, LocalPostgresServer a, LocalPostgresServer b, string configPath)
+    {
+        _root = root;
+        _a = a;
+        _b = b;
+        _configPath = configPath;
+    }
+
+    public static async Task<Bench> StartAsync()
+    {
+        var root = Path.Combine(Path.GetTempPath(), $"pgmm-bench-{Environment.ProcessId}");
+        string[] settings = ["shared_buffers=256MB", "max_wal_size=4GB", "logical_decoding_work_mem=64MB"];
+        var a = await LocalPostgresServer.StartNewAsync("a", root, extraSettings: settings);
+        var b = await LocalPostgresServer.StartNewAsync("b", root, extraSettings: settings);
+        foreach (var s in new[] { a, b })
+        {
+            await Exec(s.ConnectionString(), "CREATE DATABASE native");
+            await Exec(s.ConnectionString(), "CREATE DATABASE pgmm");
+            await Exec(s.ConnectionString("native"), Table);
+            await Exec(s.ConnectionString("pgmm"), Table);
+        }
+        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk");
+        await Exec(b.ConnectionString("native"),
+            $"CREATE SUBSCRIPTION s CONNECTION 'host=127.0.0.1 port={a.Port} user=postgres dbname=native' PUBLICATION p WITH (copy_data = false)");
+
+        var options = new PgMultiMasterOptions
+        {
+            Cluster = "bench", Tables = ["public.bulk"],
+            Nodes = [new() { Name = "a", ConnectionString = a.ConnectionString("pgmm") }, new() { Name = "b", ConnectionString = b.ConnectionString("pgmm") }],
+        };
+        await new ClusterInitializer(new ClusterTopology(options), NullLogger.Instance).InitAsync(CancellationToken.None);
+        var configPath = Path.Combine(root, "pgmm.json");
+        await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { PgMultiMaster = options }));
+        return new Bench(root, a, b, configPath);
+    }
+
+    public string Describe() =>
+        $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; PostgreSQL {_a.MajorVersion} (fsync on, synchronous_commit on, " +
+        $"shared_buffers 256MB); servers and worker on loopback; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.";
+
+    /// <summary>Bulk inserts (batches of <paramref name="perTx"/> rows): streamed while loading, and as a backlog.</summary>
+    public async Task<IReadOnlyList<Result>> BulkInsertAsync(int rows, int perTx)
+    {
+        var results = new List<Result>();
+        long next = 1;
+
+        // Streaming: the link runs while the source loads.
+        await WaitNativeStreamingAsync();
+        results.Add(await TimedAsync("bulk insert, streaming", "native", "native", rows, async () => next = await LoadAsync("native", next, rows, perTx)));
+        StartWorker();
+        await WaitSlotActiveAsync("bench_a_b");
+        results.Add(await TimedAsync("bulk insert, streaming", "pgmm", "pgmm", rows, async () => next = await LoadAsync("pgmm", next, rows, perTx), worker: true));
+
+        // Backlog: the link is down while the source loads, then catches up. Only the catch-up is timed.
+        await Exec(_b.ConnectionString("native"), "ALTER SUBSCRIPTION s DISABLE");
+        await WaitSlotInactiveAsync("native", "s");
+        var nativeLast = await LoadAsync("native", next, rows, perTx);
+        var start = Stopwatch.StartNew();
+        await Exec(_b.ConnectionString("native"), "ALTER SUBSCRIPTION s ENABLE");
+        await WaitSlotActiveAsync("s", "native");
+        var workerStart = start.Elapsed.TotalSeconds;
+        results.Add(await TimedAsync("bulk insert, backlog catch-up", "native", "native", rows, () => Task.CompletedTask, lastId: nativeLast - 1,
+            note: workerStart));
+
+        StopWorker();
+        var pgmmLast = await LoadAsync("pgmm", next, rows, perTx);
+        start.Restart();
+        StartWorker();
+        await WaitSlotActiveAsync("bench_a_b");
+        workerStart = start.Elapsed.TotalSeconds;
+        results.Add(await TimedAsync("bulk insert, backlog catch-up", "pgmm", "pgmm", rows, () => Task.CompletedTask, lastId: pgmmLast - 1, worker: true,
+            note: workerStart));
+        Console.WriteLine($"(apply worker start, excluded: native {results[^2].Seconds:0.00}s run; pgmm worker start {workerStart:0.00}s)");
+        return results;
+    }
+
+    /// <summary>One transaction of <paramref name="rows"/> rows: time to apply, and the worker's peak memory.</summary>
+    public async Task<Result> BigTransactionAsync(int rows)
+    {
+        StopWorker();
+        await Exec(_a.ConnectionString("pgmm"), "TRUNCATE bulk");
+        StartWorker();
+        await WaitSlotActiveAsync("bench_a_b");
+        await WaitUntilAsync(async () => await Scalar<long>(_b.ConnectionString("pgmm"), "SELECT count(*) FROM bulk") == 0);
+        var baseline = ProcessStats.RssMb(_worker!.Id);
+        var result = await TimedAsync("one transaction", "pgmm", "pgmm", rows,
+            () => Exec(_a.ConnectionString("pgmm"), $"INSERT INTO bulk SELECT g, repeat('x', 100), g % 1000, now() FROM generate_series(1, {rows}) g"),
+            lastId: rows, worker: true);
+        Console.WriteLine($"(worker RSS before the transaction: {baseline:0} MB)");
+        return result;
+    }
+
+    private async Task<Result> TimedAsync(string workload, string system, string db, int rows, Func<Task> load,
+        long? lastId = null, bool worker = false, double? note = null)
+    {
+        _ = note;
+        var target = _b.ConnectionString(db);
+        var cpuBefore = worker ? ProcessStats.CpuSeconds(_worker!.Id) : 0;
+        var clock = Stopwatch.StartNew();
+        long last = lastId ?? 0;
+        if (lastId is null)
+        {
+            await load();
+            last = await Scalar<long>(_a.ConnectionString(db), "SELECT max(id) FROM bulk");
+        }
+        else await load();
+        // Transactions apply in commit order: the last row present means everything before it is too.
+        await WaitUntilAsync(async () => await Scalar<bool>(target, $"SELECT EXISTS (SELECT 1 FROM bulk WHERE id = {last})"));
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new Result(workload, system, rows, "rows", seconds,
+            worker ? ProcessStats.CpuSeconds(_worker!.Id) - cpuBefore : null, worker ? ProcessStats.PeakRssMb(_worker!.Id) : null);
+    }
+
+    private async Task<long> LoadAsync(string db, long first, int rows, int perTx)
+    {
+        await using var conn = new NpgsqlConnection(_a.ConnectionString(db));
+        await conn.OpenAsync();
+        for (var done = 0; done < rows; done += perTx)
+        {
+            await using var cmd = new NpgsqlCommand(
+                "INSERT INTO bulk (id, payload, amount) SELECT g, md5(g::text) || repeat('p', 60), g % 10000 / 100.0 FROM generate_series($1::bigint, $2::bigint) g", conn);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = first + done });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = first + done + perTx - 1 });
+            await cmd.ExecuteNonQueryAsync();
+        }
+        return first + rows;
+    }
+
+    private void StartWorker()
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "pgmm.dll"), "run", "--config", _configPath, "--node", "a", "--Logging:LogLevel:Default=Warning" })
+            psi.ArgumentList.Add(a);
+        _worker = Process.Start(psi)!;
+        _worker.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("  worker: " + e.Data); };
+        _worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("  worker: " + e.Data); };
+        _worker.BeginOutputReadLine();
+        _worker.BeginErrorReadLine();
+    }
+
+    private void StopWorker()
+    {
+        if (_worker is null) return;
+        _worker.Kill();
+        _worker.WaitForExit();
+        _worker = null;
+    }
+
+    private async Task WaitNativeStreamingAsync() => await WaitSlotActiveAsync("s", "native");
+
+    private async Task WaitSlotActiveAsync(string slot, string db = "pgmm") =>
+        await WaitUntilAsync(async () => await Scalar<bool>(_a.ConnectionString(db),
+            $"SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = '{slot}'), false)"));
+
+    private async Task WaitSlotInactiveAsync(string db, string slot) =>
+        await WaitUntilAsync(async () => !await Scalar<bool>(_a.ConnectionString(db),
+            $"SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = '{slot}'), false)"));
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(10);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("benchmark condition not reached in 10 minutes");
+            await Task.Delay(10);
+        }
+    }
+
+    private static async Task Exec(string cs, string sql)
+    {
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<T> Scalar<T>(string cs, string sql)
+    {
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        StopWorker();
+        try { await Exec(_b.ConnectionString("native"), "ALTER SUBSCRIPTION s DISABLE"); await Exec(_b.ConnectionString("native"), "DROP SUBSCRIPTION s"); }
+        catch (NpgsqlException) { }
+        await _a.DisposeAsync();
+        await _b.DisposeAsync();
+        try { Directory.Delete(_root, true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,29 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace PgMultiMaster.Bench;
+
+/// <summary>A markdown table (printed and saved) and the same figures as JSON.</summary>
+internal static class Report
+{
+    public static void Write(IReadOnlyList<Result> results, string machine, string outDir)
+    {
+        Directory.CreateDirectory(outDir);
+        var sb = new StringBuilder();
+        sb.AppendLine(machine).AppendLine();
+        sb.AppendLine("| workload | system | units | seconds | rate | ratio vs native | worker CPU s / 100k | worker peak RSS MB |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            var native = results.FirstOrDefault(n => n.Workload == r.Workload && n.System == "native");
+            var ratio = native is null || r.System == "native" ? "" : (r.PerSecond / native.PerSecond).ToString("0.00", CultureInfo.InvariantCulture);
+            sb.AppendLine(CultureInfo.InvariantCulture,
+                $"| {r.Workload} | {r.System} | {r.Units:N0} {r.Unit} | {r.Seconds:0.00} | {r.PerSecond:N0} {r.Unit}/s | {ratio} | {r.CpuPer100k:0.00} | {r.PeakRssMb:0} |");
+        }
+        var table = sb.ToString();
+        Console.WriteLine(table);
+        File.WriteAllText(Path.Combine(outDir, "latest.md"), table);
+        File.WriteAllText(Path.Combine(outDir, "latest.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+    }
+}

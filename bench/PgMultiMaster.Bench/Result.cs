@@ -1,0 +1,10 @@
+namespace PgMultiMaster.Bench;
+
+/// <summary>One measured run of one workload by one system.</summary>
+internal sealed record Result(
+    string Workload, string System, long Units, string Unit, double Seconds,
+    double? WorkerCpuSeconds = null, double? PeakRssMb = null)
+{
+    public double PerSecond => Units / Seconds;
+    public double? CpuPer100k => WorkerCpuSeconds is null ? null : WorkerCpuSeconds / Units * 100_000;
+}
