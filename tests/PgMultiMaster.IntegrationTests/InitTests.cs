@@ -77,7 +77,32 @@ public sealed class InitTests(ServersFixture servers, ITestOutputHelper output)
         mesh.Options.Nodes[0].ConnectionString = new NpgsqlConnectionStringBuilder(mesh.Options.Nodes[0].ConnectionString) { Username = "pgmm_plain" }.ConnectionString;
 
         var e = await Assert.ThrowsAsync<PrerequisiteException>(mesh.InitAsync);
-        Assert.Equal(["node 'east': role 'pgmm_plain' needs the REPLICATION attribute (ALTER ROLE \"pgmm_plain\" REPLICATION) or superuser."], e.Problems);
+        Assert.Equal(2, e.Problems.Count);
+        Assert.Contains("node 'east': role 'pgmm_plain' needs the REPLICATION attribute (ALTER ROLE \"pgmm_plain\" REPLICATION) or superuser.", e.Problems);
+        Assert.Contains(e.Problems, p => p.StartsWith("node 'east': role 'pgmm_plain' may not use replication origins; GRANT EXECUTE ON FUNCTION", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Partitioned_tables_replicate_through_their_partitions_and_naming_the_parent_is_refused()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, """
+            CREATE TABLE public.measurements (id int, at date, v int, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+            CREATE TABLE public.measurements_2024 PARTITION OF public.measurements FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+            CREATE TABLE public.measurements_2025 PARTITION OF public.measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            """, nodes: 2, init: false);
+        mesh.Options.Tables = ["public.measurements"];
+        var e = await Assert.ThrowsAsync<PrerequisiteException>(mesh.InitAsync);
+        Assert.Equal(["PgMultiMaster:Tables:0 'public.measurements' is a partitioned table: list its partitions (e.g. public.measurements_*) instead."], e.Problems);
+
+        mesh.Options.Tables = ["public.*"];
+        var tables = await mesh.InitAsync();
+        Assert.Equal(["public.measurements_2024", "public.measurements_2025"], tables.Select(t => t.QualifiedName));
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "INSERT INTO measurements VALUES (1, '2024-05-01', 1), (2, '2025-05-01', 2)");
+        await mesh.WaitForCatchUpAsync();
+        await mesh.ExecAsync("west", "UPDATE measurements SET v = v + 10");
+        await mesh.AssertConvergedAsync();
+        Assert.Equal(["1 | 11", "2 | 12"], await mesh.RowsAsync("east", "SELECT id, v FROM measurements ORDER BY id"));
     }
 
     [Fact]

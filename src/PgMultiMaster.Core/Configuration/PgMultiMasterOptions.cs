@@ -21,8 +21,9 @@ public sealed class PgMultiMasterOptions
     public List<string> Tables { get; set; } = [];
 
     /// <summary>
-    /// Tables (names or patterns, a subset of <see cref="Tables"/>) that only ever receive INSERTs,
-    /// such as history and audit tables: they need no key, and only inserts and truncates replicate.
+    /// Tables (names or patterns) that only ever receive INSERTs, such as history and audit tables: they are
+    /// replicated whether or not <see cref="Tables"/> also matches them, need no key, and only inserts and
+    /// truncates replicate.
     /// </summary>
     public List<string> InsertOnlyTables { get; set; } = [];
 

@@ -18,7 +18,7 @@ public static class CatchUp
             targets[node.Name] = (ulong)(NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
 
-        var deadline = DateTime.UtcNow + timeout;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var behind = new List<string>();
         while (true)
         {
@@ -30,7 +30,7 @@ public static class CatchUp
                     behind.Add($"{link} at {new NpgsqlLogSequenceNumber(confirmed)} (needs {new NpgsqlLogSequenceNumber(targets[link.Source.Name])})");
             }
             if (behind.Count == 0) return;
-            if (DateTime.UtcNow > deadline)
+            if (clock.Elapsed > timeout)
                 throw new TimeoutException($"links did not catch up within {timeout}: {string.Join("; ", behind)}");
             await Task.Delay(100, ct).ConfigureAwait(false);
         }

@@ -28,6 +28,12 @@ public sealed class NodeWorker : BackgroundService
 
     public IReadOnlyList<LinkRunner> Links { get; }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        Task.WhenAll(Links.Select(l => l.RunAsync(stoppingToken)));
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.WhenAll(Links.Select(l => l.RunAsync(stoppingToken))).ConfigureAwait(false);
+        // Links only end by themselves when they cannot go on (authentication): a worker with no link left
+        // must not look alive to its supervisor.
+        if (!stoppingToken.IsCancellationRequested)
+            throw new InvalidOperationException("every link of this worker has failed for good; see the errors above.");
+    }
 }

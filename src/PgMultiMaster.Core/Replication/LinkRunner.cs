@@ -105,7 +105,9 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         feedback.TransactionStarted();
                         skip = begin.FinalLsn < resumeFrom;
                         break;
-                    case TransactionOrigin:
+                    // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
+                    // Changes that other replication brought into the source are the source's own, and go on.
+                    case TransactionOrigin origin when origin.OriginName.StartsWith(topology.Options.Cluster + "_", StringComparison.Ordinal):
                         skip = true;
                         Status.TransactionsSkippedAsEcho++;
                         break;

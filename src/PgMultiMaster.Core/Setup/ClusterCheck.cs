@@ -39,6 +39,10 @@ public static class ClusterCheck
                 catalogs[node.Name] = catalog;
                 problems.AddRange(CheckSettings(topology, node.Name, catalog));
             }
+            catch (PostgresException e)
+            {
+                problems.Add($"node '{node.Name}': reading its catalog failed: {e.MessageText} ({e.SqlState})");
+            }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
                 problems.Add($"node '{node.Name}': cannot connect: {e.Message}");
@@ -48,7 +52,7 @@ public static class ClusterCheck
             return new Result(problems, []);
 
         var tables = ResolveTables(options, catalogs, problems);
-        return new Result(problems, tables);
+        return new Result(problems.Distinct().ToList(), tables);
     }
 
     private static IEnumerable<string> CheckSettings(ClusterTopology topology, string node, NodeCatalog c)
@@ -62,7 +66,13 @@ public static class ClusterCheck
             yield return $"node '{node}': track_commit_timestamp is off; set track_commit_timestamp = on and restart the server (conflict detection reads commit timestamps).";
 
         var ours = topology.LinksFrom(node).Select(l => l.SlotName).ToHashSet();
-        var others = c.SlotNames.Count(s => !ours.Contains(s));
+        var others = c.Slots.Count(s => !ours.Contains(s.Name));
+        foreach (var slot in c.Slots.Where(s => ours.Contains(s.Name) && (s.Plugin != "pgoutput" || s.Database != c.Database)))
+            yield return $"node '{node}': replication slot {slot.Name} already exists for plugin '{slot.Plugin}' in database '{slot.Database}'; " +
+                         $"drop it or choose another {PgMultiMasterOptions.SectionName}:Cluster.";
+        if (c.ClaimedAs.TryGetValue(topology.Options.Cluster, out var claimed) && claimed != node)
+            yield return $"node '{node}': this database is already node '{claimed}' of cluster '{topology.Options.Cluster}'; " +
+                         "two nodes point at the same database, or a node was renamed.";
         if (c.MaxReplicationSlots < others + links)
             yield return $"node '{node}': max_replication_slots is {c.MaxReplicationSlots} but {others + links} are needed " +
                          $"({links} for the links from '{node}' + {others} already used by others).";
@@ -70,6 +80,10 @@ public static class ClusterCheck
             yield return $"node '{node}': max_wal_senders is {c.MaxWalSenders} but at least {links} are needed (one per link from '{node}').";
         if (!c.CanReplicate)
             yield return $"node '{node}': role '{c.Role}' needs the REPLICATION attribute (ALTER ROLE {Quote.Ident(c.Role)} REPLICATION) or superuser.";
+        if (!c.CanUseOrigins)
+            yield return $"node '{node}': role '{c.Role}' may not use replication origins; GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), " +
+                         "pg_replication_origin_session_setup(text), pg_replication_origin_xact_setup(pg_lsn, timestamptz), " +
+                         $"pg_replication_origin_session_progress(boolean) TO {Quote.Ident(c.Role)} (or use a superuser).";
     }
 
     private static List<ReplicatedTable> ResolveTables(PgMultiMasterOptions options, Dictionary<string, NodeCatalog> catalogs, List<string> problems)
@@ -86,6 +100,14 @@ public static class ClusterCheck
             foreach (var t in catalogs.Values.SelectMany(c => c.Tables).Where(t => pattern.Matches(t.Schema, t.Name)))
             {
                 matched = true;
+                // Changes are published per partition, so a partitioned table replicates through its partitions
+                // (which a pattern like public.* matches too); its parent holds no rows of its own.
+                if (t.IsPartitioned)
+                {
+                    if (!pattern.IsWildcard)
+                        problems.Add($"{key} '{pattern.Text}' is a partitioned table: list its partitions (e.g. {t.Schema}.{t.Name}_*) instead.");
+                    continue;
+                }
                 wanted[(t.Schema, t.Name)] = insertOnly.Any(p => p.Pattern.Matches(t.Schema, t.Name));
             }
             if (!matched)

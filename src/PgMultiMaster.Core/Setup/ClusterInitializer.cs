@@ -25,7 +25,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             var applied = await SchemaScripts.ApplyAsync(conn, ct).ConfigureAwait(false);
             if (applied.Count > 0)
                 Log.Setup(logger, $"node '{node.Name}': pgmm schema at version {applied[^1]}");
-            await ClaimNodeAsync(conn, node, ct).ConfigureAwait(false);
+            await ClaimNodeAsync(conn, node, topology.Options.Cluster, ct).ConfigureAwait(false);
             await SyncPublicationAsync(conn, node, topology.Publication, "insert, update, delete, truncate",
                 check.Tables.Where(t => !t.InsertOnly), ct).ConfigureAwait(false);
             await SyncPublicationAsync(conn, node, topology.InsertOnlyPublication, "insert, truncate",
@@ -44,7 +44,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         return check.Tables;
     }
 
-    /// <summary>Removes what init created: slots, origins, publications and the pgmm schema. Workers must be stopped.</summary>
+    /// <summary>Removes the cluster's slots, origins and publications (the pgmm schema stays). Workers must be stopped.</summary>
     public async Task UninstallAsync(CancellationToken ct)
     {
         foreach (var node in topology.Options.Nodes)
@@ -55,23 +55,14 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await ExecAsync(conn, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
             await ExecAsync(conn, $"DROP PUBLICATION IF EXISTS {Quote.Ident(topology.Publication)}, {Quote.Ident(topology.InsertOnlyPublication)}", ct).ConfigureAwait(false);
-            await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1", ct, topology.Options.Cluster).ConfigureAwait(false);
+            await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1 AND to_regclass('pgmm.node') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
             Log.Setup(logger, $"node '{node.Name}': removed the slots, origins and publications of cluster '{topology.Options.Cluster}'");
         }
     }
 
-    private async Task ClaimNodeAsync(NpgsqlConnection conn, NodeOptions node, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(
-            "INSERT INTO pgmm.node (cluster, name) VALUES ($1, $2) ON CONFLICT (cluster) DO UPDATE SET cluster = excluded.cluster RETURNING name", conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = node.Name });
-        var existing = (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-        if (existing != node.Name)
-            throw new PrerequisiteException([
-                $"node '{node.Name}': this database is already node '{existing}' of cluster '{topology.Options.Cluster}'; " +
-                "two nodes in the configuration point at the same database, or a node was renamed."]);
-    }
+    // ClusterCheck refused a database already claimed under another name, so this only records a new claim.
+    private static Task ClaimNodeAsync(NpgsqlConnection conn, NodeOptions node, string cluster, CancellationToken ct) =>
+        ExecAsync(conn, "INSERT INTO pgmm.node (cluster, name) VALUES ($1, $2) ON CONFLICT (cluster) DO NOTHING", ct, cluster, node.Name);
 
     private async Task SyncPublicationAsync(
         NpgsqlConnection conn, NodeOptions node, string publication, string publish, IEnumerable<ReplicatedTable> tables, CancellationToken ct)
@@ -129,19 +120,11 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
 
     private async Task CreateSlotAsync(NpgsqlConnection conn, Link link, CancellationToken ct)
     {
-        await using (var existing = new NpgsqlCommand(
-            "SELECT plugin::text, coalesce(database::text, ''), current_database()::text FROM pg_replication_slots WHERE slot_name = $1", conn))
+        // ClusterCheck refused a same-named slot of another plugin or database: an existing one is ours.
+        await using (var existing = new NpgsqlCommand("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", conn))
         {
             existing.Parameters.Add(new NpgsqlParameter { Value = link.SlotName });
-            await using var r = await existing.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (await r.ReadAsync(ct).ConfigureAwait(false))
-            {
-                if (r.GetString(0) != "pgoutput" || r.GetString(1) != r.GetString(2))
-                    throw new PrerequisiteException([
-                        $"node '{link.Source.Name}': replication slot {link.SlotName} already exists for plugin '{r.GetString(0)}' " +
-                        $"in database '{r.GetString(1)}'; drop it or choose another {PgMultiMasterOptions.SectionName}:Cluster."]);
-                return;
-            }
+            if ((long)(await existing.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) return;
         }
         Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
         await ExecAsync(conn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);

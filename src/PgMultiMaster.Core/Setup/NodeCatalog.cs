@@ -5,7 +5,7 @@ namespace PgMultiMaster.Setup;
 /// <summary>A user table as one node's catalog describes it.</summary>
 public sealed record CatalogTable(
     string Schema, string Name, char ReplicaIdentity, bool HasPrimaryKey, bool HasIdentityIndex,
-    IReadOnlyList<string> Columns)
+    IReadOnlyList<string> Columns, bool IsPartitioned = false)
 {
     public string QualifiedName => $"{Schema}.{Name}";
 
@@ -20,9 +20,12 @@ public sealed record CatalogTable(
 }
 
 /// <summary>Settings and tables of one node, read for <c>pgmm init</c> and <c>pgmm check</c>.</summary>
+/// <param name="Slots">Every slot on the server: name, plugin and database.</param>
+/// <param name="ClaimedAs">Node names this database already is, per cluster (pgmm.node), if init ran before.</param>
 public sealed record NodeCatalog(
     int ServerVersion, string WalLevel, bool TrackCommitTimestamp, int MaxReplicationSlots, int MaxWalSenders,
-    IReadOnlyList<string> SlotNames, bool CanReplicate, string Role, IReadOnlyList<CatalogTable> Tables)
+    IReadOnlyList<(string Name, string Plugin, string Database)> Slots, string Database, bool CanReplicate, bool CanUseOrigins,
+    string Role, IReadOnlyDictionary<string, string> ClaimedAs, IReadOnlyList<CatalogTable> Tables)
 {
     public static async Task<NodeCatalog> ReadAsync(NpgsqlConnection conn, CancellationToken ct)
     {
@@ -33,13 +36,35 @@ public sealed record NodeCatalog(
                    current_setting('track_commit_timestamp') = 'on',
                    current_setting('max_replication_slots')::int, current_setting('max_wal_senders')::int,
                    ARRAY(SELECT slot_name::text FROM pg_replication_slots ORDER BY 1),
-                   (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user), current_user::text
+                   ARRAY(SELECT coalesce(plugin::text, '') FROM pg_replication_slots ORDER BY slot_name),
+                   ARRAY(SELECT coalesce(database::text, '') FROM pg_replication_slots ORDER BY slot_name),
+                   current_database()::text,
+                   (SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user),
+                   has_function_privilege('pg_replication_origin_session_setup(text)', 'EXECUTE')
+                       AND has_function_privilege('pg_replication_origin_xact_setup(pg_lsn, timestamptz)', 'EXECUTE')
+                       AND has_function_privilege('pg_replication_origin_create(text)', 'EXECUTE'),
+                   current_user::text
             """, conn))
         {
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await r.ReadAsync(ct).ConfigureAwait(false);
+            var names = r.GetFieldValue<string[]>(5);
+            var plugins = r.GetFieldValue<string[]>(6);
+            var databases = r.GetFieldValue<string[]>(7);
             catalog = new NodeCatalog(r.GetInt32(0), r.GetString(1), r.GetBoolean(2), r.GetInt32(3), r.GetInt32(4),
-                r.GetFieldValue<string[]>(5), r.GetBoolean(6), r.GetString(7), []);
+                names.Select((n, i) => (n, plugins[i], databases[i])).ToList(), r.GetString(8), r.GetBoolean(9), r.GetBoolean(10),
+                r.GetString(11), new Dictionary<string, string>(), []);
+        }
+
+        var claimed = new Dictionary<string, string>();
+        await using (var cmd = new NpgsqlCommand("SELECT to_regclass('pgmm.node') IS NOT NULL", conn))
+        {
+            if ((bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
+            {
+                await using var nodes = new NpgsqlCommand("SELECT cluster, name FROM pgmm.node", conn);
+                await using var r = await nodes.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                while (await r.ReadAsync(ct).ConfigureAwait(false)) claimed[r.GetString(0)] = r.GetString(1);
+            }
         }
 
         var tables = new List<CatalogTable>();
@@ -51,9 +76,10 @@ public sealed record NodeCatalog(
                    ARRAY(SELECT a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
                                || CASE WHEN a.attgenerated <> '' THEN ' (generated)' ELSE '' END
                          FROM pg_attribute a
-                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attname)
+                         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attname),
+                   c.relkind = 'p'
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind = 'r' AND NOT c.relispartition
+            WHERE c.relkind IN ('r', 'p')
               AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgmm') AND n.nspname NOT LIKE 'pg\_%'
             ORDER BY 1, 2
             """, conn))
@@ -61,8 +87,8 @@ public sealed record NodeCatalog(
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
                 tables.Add(new CatalogTable(r.GetString(0), r.GetString(1), r.GetString(2)[0], r.GetBoolean(3), r.GetBoolean(4),
-                    r.GetFieldValue<string[]>(5)));
+                    r.GetFieldValue<string[]>(5), r.GetBoolean(6)));
         }
-        return catalog with { Tables = tables };
+        return catalog with { Tables = tables, ClaimedAs = claimed };
     }
 }

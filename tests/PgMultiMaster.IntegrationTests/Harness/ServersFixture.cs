@@ -22,7 +22,9 @@ public sealed class ServersFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Backend = Environment.GetEnvironmentVariable("PGMM_TEST_BACKEND") ?? (DockerAnswers() ? "docker" : "local");
+        // Binaries named explicitly win over Docker, so a run meant for one version never tests another.
+        Backend = Environment.GetEnvironmentVariable("PGMM_TEST_BACKEND")
+                  ?? (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PostgresBinaries.BinDirVariable)) && DockerAnswers() ? "docker" : "local");
         var servers = new List<ITestServer>();
         if (Backend == "docker")
         {
