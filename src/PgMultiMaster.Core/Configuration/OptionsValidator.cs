@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using PgMultiMaster.Conflicts;
 
 namespace PgMultiMaster.Configuration;
 
@@ -65,8 +66,69 @@ public static partial class OptionsValidator
         if (options.Apply.MaxRetryDelay <= TimeSpan.Zero)
             errors.Add($"{s}:Apply:MaxRetryDelay must be positive.");
 
+        ValidateConflicts(options, errors);
         return errors;
     }
+
+    private static readonly HashSet<string> RowOnly = [nameof(Strategy.Function), nameof(Strategy.DeadLetter)];
+    private static readonly HashSet<string> ColumnWise = [nameof(Strategy.Delta), nameof(Strategy.ColumnMerge)];
+
+    private static void ValidateConflicts(PgMultiMasterOptions options, List<string> errors)
+    {
+        const string s = PgMultiMasterOptions.SectionName + ":Conflicts";
+        var c = options.Conflicts;
+        var nodes = options.Nodes.Select(n => n.Name).ToHashSet();
+        ValidateRule(c.Default, $"{s}:Default", nodes, errors);
+        foreach (var (table, rule) in c.Tables)
+        {
+            var key = $"{s}:Tables:{table}";
+            if (!TablePattern().IsMatch(table) || table.Contains('*', StringComparison.Ordinal))
+                errors.Add($"{key}: '{table}' must be a schema.table name (no patterns).");
+            ValidateRule(rule, key, nodes, errors);
+            foreach (var (column, strategy) in rule.Columns)
+            {
+                if (!IsStrategy(strategy))
+                    errors.Add($"{key}:Columns:{column}: unknown strategy '{strategy}' (one of {string.Join(", ", ConflictRule.Strategies)}).");
+                else if (RowOnly.Contains(strategy))
+                    errors.Add($"{key}:Columns:{column}: {strategy} decides whole rows; it cannot be a column rule.");
+                else if (strategy == nameof(Strategy.NodePriority) && rule.Priority.Count == 0)
+                    errors.Add($"{key}:Columns:{column}: NodePriority needs {key}:Priority, the ordered node list.");
+            }
+        }
+        if (c.MaxClockSkew < TimeSpan.Zero) errors.Add($"{s}:MaxClockSkew must not be negative.");
+        if (c.LogRetention <= TimeSpan.Zero) errors.Add($"{s}:LogRetention must be positive.");
+        if (c.RetryInterval <= TimeSpan.Zero) errors.Add($"{s}:RetryInterval must be positive.");
+    }
+
+    private static void ValidateRule(ConflictRule rule, string key, HashSet<string> nodes, List<string> errors)
+    {
+        if (!IsStrategy(rule.Strategy))
+            errors.Add($"{key}:Strategy: unknown strategy '{rule.Strategy}' (one of {string.Join(", ", ConflictRule.Strategies)}).");
+        var strategies = new List<(string Key, string Strategy)> { ($"{key}:Strategy", rule.Strategy) };
+        foreach (var (type, strategy) in rule.Types)
+        {
+            var typeKey = $"{key}:Types:{type}";
+            var parsed = ConflictTypeNames.Parse(type);
+            if (parsed is null)
+                errors.Add($"{typeKey}: unknown conflict type '{type}' (one of {string.Join(", ", ConflictTypeNames.All)}).");
+            if (!IsStrategy(strategy))
+                errors.Add($"{typeKey}: unknown strategy '{strategy}' (one of {string.Join(", ", ConflictRule.Strategies)}).");
+            else if (ColumnWise.Contains(strategy) && parsed is not (ConflictType.UpdateOriginDiffers or null))
+                errors.Add($"{typeKey}: {strategy} merges the columns of two versions of a row; {type} has no two versions to merge.");
+            strategies.Add((typeKey, strategy));
+        }
+        if (strategies.Any(x => x.Strategy == nameof(Strategy.NodePriority)))
+        {
+            if (rule.Priority.Count == 0)
+                errors.Add($"{key}:Priority must list the nodes in order of precedence for NodePriority.");
+            foreach (var unknown in rule.Priority.Where(n => !nodes.Contains(n)))
+                errors.Add($"{key}:Priority names node '{unknown}', which is not in {PgMultiMasterOptions.SectionName}:Nodes.");
+        }
+        if (strategies.Any(x => x.Strategy == nameof(Strategy.Function)) && (rule.Function is null || !TablePattern().IsMatch(rule.Function)))
+            errors.Add($"{key}:Function must name the resolver function as schema.name for the Function strategy.");
+    }
+
+    private static bool IsStrategy(string name) => ConflictRule.Strategies.Contains(name);
 
     public static void ThrowIfInvalid(PgMultiMasterOptions options, bool requireNode)
     {

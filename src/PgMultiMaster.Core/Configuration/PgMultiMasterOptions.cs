@@ -28,6 +28,8 @@ public sealed class PgMultiMasterOptions
     public List<string> InsertOnlyTables { get; set; } = [];
 
     public ApplyOptions Apply { get; set; } = new();
+
+    public ConflictOptions Conflicts { get; set; } = new();
 }
 
 public sealed class NodeOptions

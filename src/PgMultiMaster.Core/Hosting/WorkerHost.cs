@@ -30,7 +30,9 @@ public static class WorkerHost
 
     /// <summary>Builds a host from options already in memory (tests, the demo).</summary>
     public static IHost Build(PgMultiMasterOptions options, Action<ILoggingBuilder>? logging = null) =>
-        Build(new ConfigurationBuilder().AddInMemoryCollection(OptionsFlattener.Flatten(options)).Build(), logging);
+        Build(new ConfigurationBuilder()
+            .AddJsonStream(new MemoryStream(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { PgMultiMaster = options })))
+            .Build(), logging);
 
     private sealed class RunOptionsValidation : IValidateOptions<PgMultiMasterOptions>
     {
