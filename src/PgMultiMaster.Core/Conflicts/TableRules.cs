@@ -1,0 +1,43 @@
+using PgMultiMaster.Configuration;
+
+namespace PgMultiMaster.Conflicts;
+
+/// <summary>The rules that apply to one table: the most specific configured scope wins.</summary>
+public sealed class TableRules
+{
+    private readonly ConflictRule _default;
+    private readonly TableConflictRule? _table;
+
+    public TableRules(ConflictOptions options, string qualifiedTable)
+    {
+        _default = options.Default;
+        _table = options.Tables.GetValueOrDefault(qualifiedTable);
+        Table = qualifiedTable;
+    }
+
+    public string Table { get; }
+
+    /// <summary>table Types[type] → table Strategy → default Types[type] → default Strategy.</summary>
+    public (Strategy Strategy, ConflictRule Rule, string Scope) For(ConflictType type)
+    {
+        var name = type.Name();
+        if (_table is not null)
+        {
+            if (_table.Types.TryGetValue(name, out var t)) return (Enum.Parse<Strategy>(t), _table, $"{Table} {name}: {t}");
+            return (Enum.Parse<Strategy>(_table.Strategy), _table, $"{Table}: {_table.Strategy}");
+        }
+        if (_default.Types.TryGetValue(name, out var d)) return (Enum.Parse<Strategy>(d), _default, $"default {name}: {d}");
+        return (Enum.Parse<Strategy>(_default.Strategy), _default, $"default: {_default.Strategy}");
+    }
+
+    public IReadOnlyDictionary<string, string> Columns => _table?.Columns ?? [];
+
+    /// <summary>Does any rule of this table merge columns from both sides (needs the remote old row)?</summary>
+    public bool NeedsOldImage =>
+        Columns.Values.Concat([_table?.Strategy ?? _default.Strategy]).Any(s => s is nameof(Strategy.Delta) or nameof(Strategy.ColumnMerge));
+
+    public IEnumerable<string> DeltaColumns =>
+        Columns.Where(c => c.Value == nameof(Strategy.Delta)).Select(c => c.Key);
+
+    public bool TableIsDelta => _table?.Strategy == nameof(Strategy.Delta);
+}
