@@ -71,3 +71,15 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- The apply session sends a transaction's statements in one pipeline. A statement that meets a conflict sets
+-- pgmm.halt and every statement after it does nothing; this check, just before COMMIT, turns such a batch into
+-- a rollback so the conflict can be resolved and the rest sent again.
+CREATE FUNCTION pgmm.assert_not_halted() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('pgmm.halt', true) = 'on' THEN
+        RAISE EXCEPTION 'pgmm: a conflict stopped this batch' USING ERRCODE = 'PM001';
+    END IF;
+END
+$$;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 using PgMultiMaster.Configuration;
+using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;
 using PgMultiMaster.Diagnostics;
 using PgMultiMaster.Sql;
@@ -11,44 +12,55 @@ namespace PgMultiMaster.Apply;
 
 /// <summary>
 /// The apply side of one link: a session on the target that replays each source transaction as one target
-/// transaction, sent in pipelined batches, and commits the replication origin's progress with the data
-/// (<c>pg_replication_origin_xact_setup</c>), so a restart resumes exactly after the last applied transaction.
+/// transaction and commits the replication origin's progress with the data (<c>pg_replication_origin_xact_setup</c>),
+/// so a restart resumes exactly after the last applied transaction.
+/// <para>
+/// Changes go out in pipelined batches of guarded statements (<see cref="ChangeStatements"/>). The first statement
+/// that meets a conflict halts the rest of its batch; that change is resolved on the slow path
+/// (<see cref="ConflictHandler"/>) and the statements after it are sent again, so order is kept. A transaction
+/// that fits in one batch costs one round trip: BEGIN, its changes, a halt check and COMMIT together.
+/// </para>
 /// </summary>
 internal sealed class TargetSession : IAsyncDisposable
 {
     private readonly NpgsqlConnection _conn;
     private readonly Link _link;
-    private readonly ApplyOptions _options;
+    private readonly PgMultiMasterOptions _options;
     private readonly Dictionary<uint, TargetTable> _tables = [];
-    private readonly StatementBuilder _statements = new();
-    private NpgsqlBatch _batch;
-    private readonly List<RowChange?> _pending = [];
-    private bool _inTransaction;
+    private readonly Dictionary<uint, string> _mismatched = [];
+    private readonly List<object> _pending = []; // RowChange or ParkRequest, not yet sent
+    private readonly ApplyContext _ctx;
+    private bool _begun;
 
     /// <summary>End LSN of the last source transaction committed here (the origin's progress).</summary>
     public ulong Progress { get; private set; }
 
     public long RowsApplied { get; private set; }
+    public long Conflicts { get; private set; }
+    public long Parked { get; private set; }
 
-    private TargetSession(NpgsqlConnection conn, Link link, ApplyOptions options)
+    /// <summary>Apply this transaction change by change in savepoints, parking what fails (set after an error).</summary>
+    public bool Careful { get; set; }
+
+    private TargetSession(NpgsqlConnection conn, Link link, PgMultiMasterOptions options, ApplyContext ctx)
     {
         _conn = conn;
         _link = link;
         _options = options;
-        _batch = new NpgsqlBatch(conn);
+        _ctx = ctx;
     }
 
-    public static async Task<TargetSession> OpenAsync(Link link, ApplyOptions options, ILogger logger, CancellationToken ct)
+    public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, ILogger logger, CancellationToken ct)
     {
         var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, $"pgmm apply {link}"));
         try
         {
             await conn.OpenAsync(ct).ConfigureAwait(false);
-            if (options.ReplicaRole)
+            if (options.Apply.ReplicaRole)
             {
                 try
                 {
-                    await Exec(conn, "SET session_replication_role = replica", ct).ConfigureAwait(false);
+                    await ExecAsync(conn, "SET session_replication_role = replica", ct).ConfigureAwait(false);
                 }
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
                 {
@@ -62,7 +74,23 @@ internal sealed class TargetSession : IAsyncDisposable
                 setup.Parameters.Add(new NpgsqlParameter { Value = link.OriginName });
                 await setup.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
-            var session = new TargetSession(conn, link, options);
+
+            var nodes = new Dictionary<uint, string> { [0] = link.Target.Name };
+            var prefix = options.Cluster + "_";
+            await using (var origins = new NpgsqlCommand("SELECT roident, roname FROM pg_replication_origin", conn))
+            await using (var r = await origins.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                while (await r.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    var name = r.GetString(1);
+                    nodes[r.GetFieldValue<uint>(0)] = name.StartsWith(prefix, StringComparison.Ordinal) ? name[prefix.Length..] : name;
+                }
+            var ctx = new ApplyContext
+            {
+                SourceNode = link.Source.Name, TargetNode = link.Target.Name, OriginName = link.OriginName,
+                SourceRoident = nodes.First(n => n.Value == link.Source.Name && n.Key != 0).Key, NodeByRoident = nodes,
+            };
+
+            var session = new TargetSession(conn, link, options, ctx);
             await using (var progress = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(true)", conn))
             {
                 var value = await progress.ExecuteScalarAsync(ct).ConfigureAwait(false);
@@ -77,110 +105,223 @@ internal sealed class TargetSession : IAsyncDisposable
         }
     }
 
+    public void Begin(TransactionBegin begin)
+    {
+        _ctx.CommitTimestamp = begin.CommitTimestamp;
+        _ctx.CommitLsn = begin.FinalLsn;
+    }
+
     /// <summary>A relation was (re)described by the source: learn how to find its rows here.</summary>
     public async Task DescribeAsync(RelationInfo relation, CancellationToken ct)
     {
         await FlushAsync(ct).ConfigureAwait(false);
-        _statements.Forget(relation.Id);
-        _tables[relation.Id] = await TargetTable.LoadAsync(_conn, relation, _link.Target.Name, ct).ConfigureAwait(false);
+        _tables.Remove(relation.Id);
+        _mismatched.Remove(relation.Id);
+        try
+        {
+            _tables[relation.Id] = await TargetTable.LoadAsync(_conn, relation, _link.Target.Name,
+                new TableRules(_options.Conflicts, relation.QualifiedName), ct).ConfigureAwait(false);
+        }
+        catch (SchemaMismatchException e)
+        {
+            // Its changes are parked until the schema is fixed; the stream goes on.
+            _mismatched[relation.Id] = e.Message;
+        }
     }
 
     public async Task ApplyAsync(RowChange change, CancellationToken ct)
     {
-        BeginIfNeeded();
-        var table = _tables[change.Relation.Id];
-        _batch.BatchCommands.Add(_statements.Build(table, change));
-        _pending.Add(change);
-        if (_batch.BatchCommands.Count >= _options.BatchSize)
+        // Under REPLICA IDENTITY FULL the old row is complete: an unchanged TOAST value is the old value.
+        if (change is { Kind: ChangeKind.Update, Old: not null, New: not null } && change.Relation.Identity == ReplicaIdentity.Full
+            && change.New.Any(c => c.IsUnchanged))
+            change = change with { New = change.New.Select((c, i) => c.IsUnchanged ? change.Old[i] : c).ToArray() };
+
+        _pending.Add(_mismatched.TryGetValue(change.Relation.Id, out var reason)
+            ? new ParkRequest(change, ConflictType.SchemaMismatch, reason, Retryable: true)
+            : change);
+        if (_pending.Count >= _options.Apply.BatchSize)
             await FlushAsync(ct).ConfigureAwait(false);
     }
 
     public async Task TruncateAsync(TableTruncate truncate, CancellationToken ct)
     {
-        BeginIfNeeded();
+        await FlushAsync(ct).ConfigureAwait(false);
         var sql = "TRUNCATE " + string.Join(", ", truncate.Relations.Select(r => Quote.Table(r.Schema, r.Name)))
             + (truncate.RestartIdentity ? " RESTART IDENTITY" : "") + (truncate.Cascade ? " CASCADE" : "");
-        AddCommand(sql);
-        await FlushAsync(ct).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(_conn);
+        AddBegin(batch);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
+        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        _begun = true;
     }
 
     /// <summary>Commits the target transaction together with the origin's progress; nothing to do if it applied no change.</summary>
     public async Task CommitAsync(TransactionCommit commit, CancellationToken ct)
     {
-        if (!_inTransaction) return;
-        var setup = new NpgsqlBatchCommand("SELECT pg_replication_origin_xact_setup($1, $2)");
-        setup.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(commit.EndLsn), NpgsqlDbType = NpgsqlDbType.PgLsn });
-        setup.Parameters.Add(new NpgsqlParameter { Value = commit.CommitTimestamp, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        _batch.BatchCommands.Add(setup);
-        _pending.Add(null);
-        AddCommand("COMMIT");
+        if (!_begun && _pending.Count == 0) return;
+        if (!_begun && !Careful)
+        {
+            // Common case: the whole transaction in one round trip. A conflict makes the halt check roll it back;
+            // then it is sent again with the conflict resolved on the way.
+            try
+            {
+                await using var batch = new NpgsqlBatch(_conn);
+                AddBegin(batch);
+                foreach (var item in _pending) batch.BatchCommands.Add(Guarded(item));
+                AddCommit(batch, commit);
+                await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                Committed(commit, _pending.Count);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == "PM001")
+            {
+                await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
+            }
+        }
+        var sent = _pending.Count;
         await FlushAsync(ct).ConfigureAwait(false);
-        _inTransaction = false;
+        await using (var batch = new NpgsqlBatch(_conn))
+        {
+            AddCommit(batch, commit);
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        Committed(commit, 0);
+        _ = sent;
+    }
+
+    private void Committed(TransactionCommit commit, int rows)
+    {
+        RowsApplied += rows;
+        _pending.Clear();
+        _begun = false;
+        Careful = false;
         Progress = commit.EndLsn;
     }
 
     /// <summary>Abandons an open transaction (after a failure, or when the stream broke mid-transaction).</summary>
     public async Task RollbackAsync()
     {
-        ResetBatch();
-        if (!_inTransaction) return;
-        _inTransaction = false;
+        _pending.Clear();
+        if (!_begun) return;
+        _begun = false;
         if (_conn.FullState != System.Data.ConnectionState.Open) return;
-        try { await Exec(_conn, "ROLLBACK", CancellationToken.None).ConfigureAwait(false); }
+        try { await ExecAsync(_conn, "ROLLBACK", CancellationToken.None).ConfigureAwait(false); }
         catch (NpgsqlException) { /* the connection is gone and took the transaction with it */ }
     }
 
     public async ValueTask DisposeAsync()
     {
         await RollbackAsync().ConfigureAwait(false);
-        await _batch.DisposeAsync().ConfigureAwait(false);
         await _conn.DisposeAsync().ConfigureAwait(false);
     }
 
-    private void BeginIfNeeded()
-    {
-        if (_inTransaction) return;
-        AddCommand("BEGIN");
-        _inTransaction = true;
-    }
-
-    private void AddCommand(string sql)
-    {
-        _batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
-        _pending.Add(null);
-    }
-
+    /// <summary>Sends what is pending inside the open transaction, resolving conflicts in order.</summary>
     private async Task FlushAsync(CancellationToken ct)
     {
-        if (_batch.BatchCommands.Count == 0) return;
-        await _batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        for (var i = 0; i < _pending.Count; i++)
+        var items = _pending.ToList();
+        _pending.Clear();
+        if (Careful)
         {
-            var change = _pending[i];
-            if (change is null) continue;
-            if (change.Kind != ChangeKind.Insert && _batch.BatchCommands[i].RecordsAffected == 0)
-                throw new MissingRowException(
-                    $"{(change.Kind == ChangeKind.Update ? "update_missing" : "delete_missing")}: no row of " +
-                    $"{change.Relation.QualifiedName} with key {KeyText(change)} on node '{_link.Target.Name}'.");
+            foreach (var item in items) await ApplyCarefullyAsync(item, ct).ConfigureAwait(false);
+            return;
+        }
+        while (items.Count > 0)
+        {
+            var halted = await SendGuardedAsync(items, ct).ConfigureAwait(false);
+            RowsApplied += halted < 0 ? items.Count : halted;
+            if (halted < 0) return;
+            await ResolveAsync(items[halted], ct).ConfigureAwait(false);
+            items = items.Skip(halted + 1).ToList();
+        }
+    }
+
+    /// <summary>Returns the index of the first item that did not apply (a conflict), or -1.</summary>
+    private async Task<int> SendGuardedAsync(List<object> items, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(_conn);
+        AddBegin(batch);
+        foreach (var item in items) batch.BatchCommands.Add(Guarded(item));
+        await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        _begun = true;
+        // Only the guarded statements return rows: one boolean each, in order.
+        var index = 0;
+        var halted = -1;
+        do
+        {
+            if (await reader.ReadAsync(ct).ConfigureAwait(false) && halted < 0 && !reader.GetBoolean(0)) halted = index;
+            index++;
+        } while (await reader.NextResultAsync(ct).ConfigureAwait(false));
+        return halted;
+    }
+
+    private async Task ResolveAsync(object item, CancellationToken ct)
+    {
+        var change = (RowChange)item; // a parked item never halts first: it only fails when already halted
+        await ConflictHandler.HandleAsync(_conn, _tables[change.Relation.Id], change, _ctx, ct).ConfigureAwait(false);
+        Conflicts++;
+    }
+
+    /// <summary>After an error, each change in its own savepoint: what still fails is parked with the error.</summary>
+    private async Task ApplyCarefullyAsync(object item, CancellationToken ct)
+    {
+        await using (var begin = new NpgsqlBatch(_conn))
+        {
+            AddBegin(begin);
+            begin.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT pgmm_change"));
+            await begin.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            _begun = true;
+        }
+        try
+        {
+            if (await SendGuardedAsync([item], ct).ConfigureAwait(false) == 0) await ResolveAsync(item, ct).ConfigureAwait(false);
+            await ExecAsync(_conn, "RELEASE SAVEPOINT pgmm_change", ct).ConfigureAwait(false);
             RowsApplied++;
         }
-        ResetBatch();
+        catch (PostgresException e) when (IsDataError(e) && item is RowChange change)
+        {
+            await ExecAsync(_conn, "ROLLBACK TO SAVEPOINT pgmm_change; SET LOCAL pgmm.halt = 'off'", ct).ConfigureAwait(false);
+            var type = e.SqlState.StartsWith("42", StringComparison.Ordinal) ? ConflictType.SchemaMismatch
+                : e.SqlState == PostgresErrorCodes.UniqueViolation ? ConflictType.UniqueViolation : (ConflictType?)null;
+            await using var park = new NpgsqlBatch(_conn);
+            park.BatchCommands.Add(DeadLetters.Park(new ParkRequest(change, type, $"{e.SqlState}: {e.MessageText}", Retryable: true), _ctx, guarded: false));
+            await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            Parked++;
+        }
     }
 
-    private void ResetBatch()
+    /// <summary>Errors caused by the data or schema (not the connection or the server's state): the change is parked.</summary>
+    public static bool IsDataError(PostgresException e) =>
+        e.SqlState[..2] is "22" or "23" or "42" or "P0" or "2F" or "39" or "44" or "0A" && e.SqlState != "PM001";
+
+    private NpgsqlBatchCommand Guarded(object item)
     {
-        _batch.BatchCommands.Clear();
-        _pending.Clear();
+        if (item is ParkRequest park)
+        {
+            Parked++;
+            return DeadLetters.Park(park, _ctx, guarded: true);
+        }
+        var change = (RowChange)item;
+        return ChangeStatements.Guarded(_tables[change.Relation.Id], change, _ctx);
     }
 
-    private string KeyText(RowChange change)
+    private void AddBegin(NpgsqlBatch batch)
     {
-        var table = _tables[change.Relation.Id];
-        var row = change.Old ?? change.New!;
-        return "(" + string.Join(", ", table.MatchColumns.Select(i => $"{change.Relation.Columns[i].Name}={row[i]}")) + ")";
+        if (_begun) return;
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL pgmm.halt = 'off'"));
     }
 
-    private static async Task Exec(NpgsqlConnection conn, string sql, CancellationToken ct)
+    private void AddCommit(NpgsqlBatch batch, TransactionCommit commit)
+    {
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pgmm.assert_not_halted()"));
+        var setup = new NpgsqlBatchCommand("SELECT pg_replication_origin_xact_setup($1, $2)");
+        setup.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(commit.EndLsn), NpgsqlDbType = NpgsqlDbType.PgLsn });
+        setup.Parameters.Add(new NpgsqlParameter { Value = commit.CommitTimestamp, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+        batch.BatchCommands.Add(setup);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+    }
+
+    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(sql, conn);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);

@@ -1,28 +1,40 @@
 using Npgsql;
+using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;
 using PgMultiMaster.Sql;
 
 namespace PgMultiMaster.Apply;
 
-/// <summary>How rows of one replicated relation are found on the target.</summary>
-internal sealed record TargetTable(RelationInfo Relation, int[] MatchColumns, bool MatchAllColumns)
+/// <summary>How rows of one replicated relation are found, typed and compared on the target.</summary>
+internal sealed record TargetTable(RelationInfo Relation, int[] MatchColumns, bool MatchAllColumns, string[] Types, bool[] CompareAsText, TableRules Rules)
 {
     public string QuotedName { get; } = Quote.Table(Relation.Schema, Relation.Name);
+
+    /// <summary>Tombstones need a key; tables matched on all columns (no key) and insert-only tables have none.</summary>
+    public bool HasTombstones => !MatchAllColumns;
+
+    public string Cast(int column) => "::" + Types[column];
 
     /// <summary>
     /// Reads the target's shape of <paramref name="relation"/>: every column the source sends must exist there,
     /// and rows are matched by the key pgoutput marks, or under REPLICA IDENTITY FULL by the target's primary key
     /// (all columns only when there is none).
     /// </summary>
-    public static async Task<TargetTable> LoadAsync(NpgsqlConnection target, RelationInfo relation, string targetNode, CancellationToken ct)
+    public static async Task<TargetTable> LoadAsync(NpgsqlConnection target, RelationInfo relation, string targetNode, TableRules rules, CancellationToken ct)
     {
         var quoted = Quote.Table(relation.Schema, relation.Name);
-        var columns = new HashSet<string>(StringComparer.Ordinal);
-        var primaryKey = new HashSet<string>(StringComparer.Ordinal);
+        var columns = new Dictionary<string, (string Type, bool Key, bool TextCompare)>(StringComparer.Ordinal);
         await using (var cmd = new NpgsqlCommand(
             """
-            SELECT a.attname, coalesce(a.attnum = ANY (i.indkey), false)
+            SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), coalesce(a.attnum = ANY (i.indkey), false),
+                   -- types without a btree equality (json, xml, geometric) are compared by their text
+                   NOT EXISTS (SELECT 1 FROM pg_opclass o JOIN pg_am m ON m.oid = o.opcmethod
+                               WHERE m.amname = 'btree' AND o.opcdefault
+                                 AND o.opcintype IN (a.atttypid, coalesce(nullif(t.typbasetype, 0), a.atttypid),
+                                                     CASE WHEN t.typtype = 'e' THEN 'anyenum'::regtype END,
+                                                     CASE WHEN t.typcategory = 'A' THEN 'anyarray'::regtype END))
             FROM pg_attribute a
+            JOIN pg_type t ON t.oid = a.atttypid
             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             """, target))
@@ -30,30 +42,27 @@ internal sealed record TargetTable(RelationInfo Relation, int[] MatchColumns, bo
             cmd.Parameters.Add(new NpgsqlParameter { Value = quoted });
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
-            {
-                columns.Add(reader.GetString(0));
-                if (reader.GetBoolean(1)) primaryKey.Add(reader.GetString(0));
-            }
+                columns[reader.GetString(0)] = (reader.GetString(1), reader.GetBoolean(2), reader.GetBoolean(3));
         }
 
         if (columns.Count == 0)
             throw new SchemaMismatchException($"table {quoted} does not exist on node '{targetNode}'.");
-        var missing = relation.Columns.Where(c => !columns.Contains(c.Name)).Select(c => c.Name).ToList();
+        var missing = relation.Columns.Where(c => !columns.ContainsKey(c.Name)).Select(c => c.Name).ToList();
         if (missing.Count > 0)
             throw new SchemaMismatchException($"table {quoted} on node '{targetNode}' lacks column(s) {string.Join(", ", missing.Select(Quote.Ident))} that the source sends.");
 
+        var types = relation.Columns.Select(c => columns[c.Name].Type).ToArray();
+        var textCompare = relation.Columns.Select(c => columns[c.Name].TextCompare).ToArray();
         var indexes = Enumerable.Range(0, relation.Columns.Length);
-        if (relation.Identity == ReplicaIdentity.Full && primaryKey.Count > 0
-            && primaryKey.All(k => relation.Columns.Any(c => c.Name == k)))
-            return new TargetTable(relation, indexes.Where(i => primaryKey.Contains(relation.Columns[i].Name)).ToArray(), false);
+        var primaryKey = columns.Where(c => c.Value.Key).Select(c => c.Key).ToHashSet();
+        if (relation.Identity == ReplicaIdentity.Full && primaryKey.Count > 0 && primaryKey.All(k => relation.Columns.Any(c => c.Name == k)))
+            return new TargetTable(relation, indexes.Where(i => primaryKey.Contains(relation.Columns[i].Name)).ToArray(), false, types, textCompare, rules);
 
         var keyed = indexes.Where(i => relation.Columns[i].IsKey).ToArray();
-        return new TargetTable(relation, keyed.Length > 0 ? keyed : indexes.ToArray(), relation.Identity == ReplicaIdentity.Full || keyed.Length == 0);
+        var all = relation.Identity == ReplicaIdentity.Full || keyed.Length == 0;
+        return new TargetTable(relation, keyed.Length > 0 && !all ? keyed : indexes.ToArray(), all, types, textCompare, rules);
     }
 }
 
 /// <summary>The target table cannot take what the source sent (missing table or columns).</summary>
 public sealed class SchemaMismatchException(string message) : Exception("schema_mismatch: " + message);
-
-/// <summary>An UPDATE or DELETE found no row to change: a conflict the rules of a later stage decide.</summary>
-public sealed class MissingRowException(string message) : Exception(message);

@@ -23,6 +23,9 @@ internal static partial class Log
     [LoggerMessage(201, LogLevel.Debug, "Link {Link}: applied transaction ending at {Lsn} ({Rows} rows so far)")]
     public static partial void TransactionApplied(ILogger logger, string link, string lsn, long rows);
 
+    [LoggerMessage(202, LogLevel.Warning, "Link {Link}: holding apply: the remote commit is {Ahead} ahead of the local clock (bound {Bound})")]
+    public static partial void ClockSkewHold(ILogger logger, string link, TimeSpan ahead, TimeSpan bound);
+
     [LoggerMessage(300, LogLevel.Information, "{Message}")]
     public static partial void Setup(ILogger logger, string message);
 }

@@ -24,6 +24,25 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
 {
     public LinkStatus Status { get; } = new() { Name = link.ToString() };
 
+    // The source transaction (commit LSN) to apply in careful mode after it failed once.
+    private ulong _carefulLsn;
+
+    /// <summary>
+    /// Last writer wins compares commit timestamps from different clocks: a remote commit from the future would win
+    /// every conflict. Wait until the local clock is within the configured bound of it.
+    /// </summary>
+    private async Task HoldForClockSkewAsync(DateTime remoteCommit, CancellationToken ct)
+    {
+        var ahead = remoteCommit - time.GetUtcNow().UtcDateTime;
+        Status.ClockSkew = ahead;
+        var bound = topology.Options.Conflicts.MaxClockSkew;
+        if (ahead <= bound) return;
+        Status.State = LinkState.HoldingForClockSkew;
+        Log.ClockSkewHold(logger, link.ToString(), ahead, bound);
+        await Task.Delay(ahead - bound, time, ct).ConfigureAwait(false);
+        Status.State = LinkState.Streaming;
+    }
+
     public async Task RunAsync(CancellationToken ct)
     {
         var pipeline = new ResiliencePipelineBuilder { TimeProvider = time }
@@ -31,6 +50,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             {
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
+                DelayGenerator = args => new ValueTask<TimeSpan?>(args.Outcome.Exception is ReplayException ? TimeSpan.Zero : null),
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
                 MaxDelay = topology.Options.Apply.MaxRetryDelay,
@@ -68,14 +88,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     }
 
     private static bool IsExpected(Exception e) =>
-        e is NpgsqlException or SchemaMismatchException or MissingRowException or TimeoutException or System.Net.Sockets.SocketException;
+        e is NpgsqlException or SchemaMismatchException or TimeoutException or ReplayException or System.Net.Sockets.SocketException;
 
     private static bool IsAuthFailure(Exception e) => e is PostgresException p && p.SqlState.StartsWith("28", StringComparison.Ordinal);
 
     private async ValueTask StreamOnceAsync(CancellationToken ct)
     {
         var options = topology.Options.Apply;
-        await using var target = await TargetSession.OpenAsync(link, options, logger, ct).ConfigureAwait(false);
+        await using var target = await TargetSession.OpenAsync(link, topology.Options, logger, ct).ConfigureAwait(false);
         var resumeFrom = target.Progress;
 
         await using var source = new LogicalReplicationConnection(
@@ -95,6 +115,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         // What to do with the transaction being received: apply it, or skip it because it came from another node
         // by replication (echo) or was applied before a restart.
         var skip = false;
+        ulong current = 0;
         try
         {
             await foreach (var message in source.StartReplication(slot, replication, ct, new NpgsqlLogSequenceNumber(resumeFrom)).ConfigureAwait(false))
@@ -104,6 +125,10 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     case TransactionBegin begin:
                         feedback.TransactionStarted();
                         skip = begin.FinalLsn < resumeFrom;
+                        current = begin.FinalLsn;
+                        target.Begin(begin);
+                        target.Careful = begin.FinalLsn == _carefulLsn;
+                        if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp, ct).ConfigureAwait(false);
                         break;
                     // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
                     // Changes that other replication brought into the source are the source's own, and go on.
@@ -130,10 +155,19 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         }
                         feedback.TransactionDone(commit.EndLsn);
                         Status.ConfirmedLsn = feedback.Confirmed;
+                        Status.Conflicts = target.Conflicts;
+                        Status.Parked = target.Parked;
                         skip = false;
                         break;
                 }
             }
+        }
+        catch (PostgresException e) when (TargetSession.IsDataError(e) && _carefulLsn != current)
+        {
+            // A change the target refuses (a type error, a constraint): replay this transaction change by change,
+            // parking what fails, instead of stopping the link.
+            _carefulLsn = current;
+            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(current)} failed ({e.SqlState}: {e.MessageText}); replaying it change by change", e);
         }
         finally
         {
@@ -143,4 +177,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
 
         throw new NpgsqlException($"The source closed the replication stream of slot {link.SlotName}.");
     }
+
+    /// <summary>Reconnect at once and send the failed transaction again, in careful mode.</summary>
+    private sealed class ReplayException(string message, Exception inner) : Exception(message, inner);
 }

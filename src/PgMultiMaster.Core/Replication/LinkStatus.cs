@@ -1,6 +1,6 @@
 namespace PgMultiMaster.Replication;
 
-public enum LinkState { Starting, Streaming, BackingOff, Failed, Stopped }
+public enum LinkState { Starting, Streaming, HoldingForClockSkew, BackingOff, Failed, Stopped }
 
 /// <summary>What a link is doing, for status output. Written by the link, read by anyone.</summary>
 public sealed class LinkStatus
@@ -13,4 +13,8 @@ public sealed class LinkStatus
     public long TransactionsApplied { get; internal set; }
     public long TransactionsSkippedAsEcho { get; internal set; }
     public long RowsApplied { get; internal set; }
+    public long Conflicts { get; internal set; }
+    public long Parked { get; internal set; }
+    /// <summary>Last remote commit time minus local time when it arrived: positive means the source's clock is ahead.</summary>
+    public TimeSpan ClockSkew { get; internal set; }
 }

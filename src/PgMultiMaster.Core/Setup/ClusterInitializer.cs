@@ -32,6 +32,8 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
                 check.Tables.Where(t => t.InsertOnly), ct).ConfigureAwait(false);
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await CreateOriginAsync(conn, node, topology.OriginName(peer.Name), ct).ConfigureAwait(false);
+            foreach (var table in check.Tables.Where(t => !t.InsertOnly))
+                await CreateTombstoneTriggersAsync(conn, node, table, ct).ConfigureAwait(false);
         }
 
         // Creating a logical slot waits for every transaction open on that server to end. One slot at a time,
@@ -107,6 +109,42 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             await ExecAsync(conn, $"ALTER PUBLICATION {quoted} DROP TABLE {string.Join(", ", drop)}", ct).ConfigureAwait(false);
             Log.Setup(logger, $"node '{node.Name}': publication {publication} no longer includes {string.Join(", ", drop)}");
         }
+    }
+
+    /// <summary>
+    /// Deletes, and updates that change the key, leave a tombstone whose commit timestamp and origin order them
+    /// against concurrent changes of the same key. ENABLE ALWAYS: applied deletes record theirs too.
+    /// </summary>
+    private async Task CreateTombstoneTriggersAsync(NpgsqlConnection conn, NodeOptions node, ReplicatedTable table, CancellationToken ct)
+    {
+        var key = new List<string>();
+        await using (var cmd = new NpgsqlCommand(
+            """
+            SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+            WHERE i.indrelid = to_regclass($1) AND (i.indisprimary OR i.indisreplident)
+            ORDER BY i.indisprimary DESC, array_position(i.indkey::int2[], a.attnum)
+            """, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                if (!key.Contains(r.GetString(0))) key.Add(r.GetString(0));
+        }
+        if (key.Count == 0) return; // matched by all columns: no key to remember
+
+        await using (var exists = new NpgsqlCommand("SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'pgmm_tombstone'", conn))
+        {
+            exists.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });
+            if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) return;
+        }
+        var args = string.Join(", ", key.Select(Quote.Literal));
+        var keyChanged = string.Join(" OR ", key.Select(k => $"OLD.{Quote.Ident(k)} IS DISTINCT FROM NEW.{Quote.Ident(k)}"));
+        await ExecAsync(conn, $"""
+            CREATE TRIGGER pgmm_tombstone AFTER DELETE ON {table.Quoted} FOR EACH ROW EXECUTE FUNCTION pgmm.record_tombstone({args});
+            CREATE TRIGGER pgmm_tombstone_key AFTER UPDATE ON {table.Quoted} FOR EACH ROW WHEN ({keyChanged}) EXECUTE FUNCTION pgmm.record_tombstone({args});
+            ALTER TABLE {table.Quoted} ENABLE ALWAYS TRIGGER pgmm_tombstone, ENABLE ALWAYS TRIGGER pgmm_tombstone_key;
+            """, ct).ConfigureAwait(false);
+        Log.Setup(logger, $"node '{node.Name}': tombstone triggers on {table.Quoted}");
     }
 
     private async Task CreateOriginAsync(NpgsqlConnection conn, NodeOptions node, string origin, CancellationToken ct)

@@ -1,0 +1,158 @@
+using System.Text;
+using Npgsql;
+using PgMultiMaster.Conflicts;
+using PgMultiMaster.Decoding;
+using PgMultiMaster.Sql;
+
+namespace PgMultiMaster.Apply;
+
+/// <summary>
+/// The SQL for one row change. The guarded form applies the change only when it meets no conflict and nothing
+/// before it in the batch halted; it returns one boolean, and false sets <c>pgmm.halt</c> so the statements after
+/// it do nothing either. The plain forms write a resolved outcome.
+/// </summary>
+internal static class ChangeStatements
+{
+    private const string NotHalted = "current_setting('pgmm.halt') = 'off'";
+    private const string Report = " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE set_config('pgmm.halt', 'on', true) = '' END";
+
+    public static NpgsqlBatchCommand Guarded(TargetTable t, RowChange c, ApplyContext ctx)
+    {
+        var p = new SqlParams();
+        var sql = new StringBuilder("WITH w AS (");
+        switch (c.Kind)
+        {
+            case ChangeKind.Insert:
+            {
+                var values = c.New!.Select((cell, i) => p.Add(cell) + t.Cast(i)).ToList();
+                sql.Append("INSERT INTO ").Append(t.QuotedName).Append(" (").Append(ColumnList(t)).Append(") OVERRIDING SYSTEM VALUE SELECT ")
+                   .Append(string.Join(", ", values)).Append(" WHERE ").Append(NotHalted);
+                // A key deleted here before: the delete and this insert must be ordered by the rules.
+                if (t.HasTombstones)
+                    sql.Append(" AND NOT EXISTS (SELECT 1 FROM pgmm.tombstone WHERE table_name = ").Append(p.Add(t.Relation.QualifiedName))
+                       .Append(" AND key = ").Append(TombstoneKey(t, c.New!, p)).Append(')');
+                sql.Append(" ON CONFLICT DO NOTHING RETURNING 1)");
+                break;
+            }
+            case ChangeKind.Update:
+                sql.Append("UPDATE ").Append(t.QuotedName).Append(" t SET ").Append(SetList(t, c, p, deltas: true))
+                   .Append(" WHERE ").Append(Match(t, c.Old ?? c.New!, p)).Append(" AND ").Append(NotHalted)
+                   .Append(" AND ").Append(NoConflict(t, c, ctx, p)).Append(" RETURNING 1)");
+                break;
+            case ChangeKind.Delete:
+                sql.Append("DELETE FROM ").Append(t.QuotedName).Append(" t WHERE ").Append(Match(t, c.Old!, p)).Append(" AND ").Append(NotHalted)
+                   .Append(" AND ").Append(NoConflict(t, c, ctx, p)).Append(" RETURNING 1)");
+                break;
+        }
+        return p.Command(sql.Append(Report).ToString());
+    }
+
+    /// <summary>
+    /// Not a conflict: the local version came from the same origin (changes of one origin arrive in order), or its
+    /// timestamp is unknown, or the source saw it — with the remote old row (REPLICA IDENTITY FULL) exactly when the
+    /// local row equals it, otherwise when the local version is older than the change.
+    /// </summary>
+    private static string NoConflict(TargetTable t, RowChange c, ApplyContext ctx, SqlParams p)
+    {
+        var sql = new StringBuilder("(SELECT o.roident = ").Append(p.Add(ctx.SourceRoident.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .Append("::oid OR o.\"timestamp\" IS NULL OR ");
+        if (c.Old is not null && t.Relation.Identity == ReplicaIdentity.Full)
+        {
+            var same = new List<string>();
+            for (var i = 0; i < c.Old.Length; i++)
+                if (!c.Old[i].IsUnchanged) same.Add(SameValue(t, i, "t", c.Old[i], p));
+            sql.Append('(').Append(string.Join(" AND ", same)).Append(')');
+        }
+        else
+        {
+            sql.Append("o.\"timestamp\" < ").Append(p.Add(SqlParams.Timestamp(ctx.CommitTimestamp))).Append("::timestamptz");
+        }
+        return sql.Append(" FROM pg_xact_commit_timestamp_origin(t.xmin) o)").ToString();
+    }
+
+    public static string SameValue(TargetTable t, int i, string alias, Cell value, SqlParams p)
+    {
+        var col = alias + "." + Quote.Ident(t.Relation.Columns[i].Name);
+        return t.CompareAsText[i]
+            ? $"{col}::text IS NOT DISTINCT FROM {p.Add(value)}::text"
+            : $"{col} IS NOT DISTINCT FROM {p.Add(value)}{t.Cast(i)}";
+    }
+
+    /// <summary>WHERE condition finding the row by its key (or, without one, exactly one row equal in every column).</summary>
+    public static string Match(TargetTable t, Cell[] key, SqlParams p)
+    {
+        if (t.MatchAllColumns)
+        {
+            var all = t.MatchColumns.Where(i => !key[i].IsUnchanged).Select(i => SameValue(t, i, "x", key[i], p));
+            // Identical rows are indistinguishable: change exactly one, as the source did.
+            return $"t.ctid = (SELECT x.ctid FROM {t.QuotedName} x WHERE {string.Join(" AND ", all)} LIMIT 1)";
+        }
+        return string.Join(" AND ", t.MatchColumns.Select(i => $"t.{Quote.Ident(t.Relation.Columns[i].Name)} = {p.Add(key[i])}{t.Cast(i)}"));
+    }
+
+    public static string TombstoneKey(TargetTable t, Cell[] row, SqlParams p) =>
+        "jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i =>
+            $"{p.Add(t.Relation.Columns[i].Name)}::text, {p.Add(row[i])}{t.Cast(i)}")) + ")";
+
+    /// <summary>SET list of an update: every sent column, Delta columns as local + (new − old).</summary>
+    private static string SetList(TargetTable t, RowChange c, SqlParams p, bool deltas, ColumnSource[]? sources = null)
+    {
+        var sets = new List<string>();
+        var deltaColumns = t.Rules.DeltaColumns.ToHashSet();
+        for (var i = 0; i < c.New!.Length; i++)
+        {
+            var column = t.Relation.Columns[i];
+            var source = sources?[i] ?? ColumnSource.Remote;
+            if (c.New[i].IsUnchanged || source == ColumnSource.Local) continue;
+            var name = Quote.Ident(column.Name);
+            var isDelta = source == ColumnSource.Delta
+                          || (deltas && !column.IsKey && (deltaColumns.Contains(column.Name) || t.Rules.TableIsDelta));
+            if (isDelta && c.Old is not null && c.Old[i].Kind == CellKind.Text && c.New[i].Kind == CellKind.Text)
+                sets.Add($"{name} = t.{name} + ({p.Add(c.New[i])}{t.Cast(i)} - {p.Add(c.Old[i])}{t.Cast(i)})");
+            else
+                sets.Add($"{name} = {p.Add(c.New[i])}{t.Cast(i)}");
+        }
+        return string.Join(", ", sets);
+    }
+
+    // ---- plain writes of a resolved outcome ----
+
+    public static NpgsqlBatchCommand Insert(TargetTable t, Cell[] row)
+    {
+        var p = new SqlParams();
+        var values = row.Select((cell, i) => p.Add(cell) + t.Cast(i)).ToList();
+        return p.Command($"INSERT INTO {t.QuotedName} ({ColumnList(t)}) OVERRIDING SYSTEM VALUE VALUES ({string.Join(", ", values)})");
+    }
+
+    public static NpgsqlBatchCommand Update(TargetTable t, RowChange c, ColumnSource[]? sources)
+    {
+        var p = new SqlParams();
+        var set = SetList(t, c, p, deltas: false, sources);
+        return p.Command($"UPDATE {t.QuotedName} t SET {set} WHERE {Match(t, c.Old ?? c.New!, p)}");
+    }
+
+    public static NpgsqlBatchCommand Delete(TargetTable t, Cell[] key)
+    {
+        var p = new SqlParams();
+        return p.Command($"DELETE FROM {t.QuotedName} t WHERE {Match(t, key, p)}");
+    }
+
+    /// <summary>A delete that found nothing still leaves its tombstone, so an older change arriving later loses.</summary>
+    public static NpgsqlBatchCommand Tombstone(TargetTable t, Cell[] key)
+    {
+        var p = new SqlParams();
+        return p.Command($"INSERT INTO pgmm.tombstone (table_name, key) VALUES ({p.Add(t.Relation.QualifiedName)}, {TombstoneKey(t, key, p)}) " +
+                         "ON CONFLICT (table_name, key) DO UPDATE SET key = excluded.key");
+    }
+
+    /// <summary>A row of text values as typed jsonb (what the target's column types make of them).</summary>
+    public static string TypedJson(TargetTable t, Cell[]? row, SqlParams p)
+    {
+        if (row is null) return "NULL::jsonb";
+        var fields = Enumerable.Range(0, row.Length).Where(i => !row[i].IsUnchanged)
+            .Select(i => $"{p.Add(row[i])}{t.Cast(i)} AS {Quote.Ident(t.Relation.Columns[i].Name)}");
+        return $"(SELECT to_jsonb(r) FROM (SELECT {string.Join(", ", fields)}) r)";
+    }
+
+    private static string ColumnList(TargetTable t) => string.Join(", ", t.Relation.Columns.Select(c => Quote.Ident(c.Name)));
+}

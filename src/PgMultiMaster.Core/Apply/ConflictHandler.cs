@@ -1,0 +1,159 @@
+using Npgsql;
+using PgMultiMaster.Conflicts;
+using PgMultiMaster.Decoding;
+using PgMultiMaster.Sql;
+
+namespace PgMultiMaster.Apply;
+
+/// <summary>
+/// The slow path for one change whose guarded statement met a conflict: read the local row and any tombstone with
+/// their provenance, classify the conflict, resolve it by the rules, write the outcome and the conflict-log row —
+/// all inside the transaction being applied.
+/// </summary>
+internal static class ConflictHandler
+{
+    public static async Task<ConflictType> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
+    {
+        var keyRow = c.Kind == ChangeKind.Delete ? c.Old! : c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
+        var (localJson, local, localVersion, tombstone) = await ReadLocalAsync(conn, t, keyRow, ctx, ct).ConfigureAwait(false);
+
+        var type = (c.Kind, local is not null) switch
+        {
+            (ChangeKind.Insert, true) => ConflictType.InsertExists,
+            (ChangeKind.Insert, false) => tombstone is not null ? ConflictType.InsertDeleted : ConflictType.UniqueViolation,
+            (ChangeKind.Update, true) => ConflictType.UpdateOriginDiffers,
+            (ChangeKind.Update, false) => ConflictType.UpdateMissing,
+            (ChangeKind.Delete, true) => ConflictType.DeleteOriginDiffers,
+            _ => ConflictType.DeleteMissing,
+        };
+        var conflict = new Conflict(type, t.Relation, local, local is not null ? localVersion : tombstone, c.Old, c.New, ctx.RemoteVersion);
+        var resolution = ConflictResolver.Resolve(conflict, t.Rules);
+
+        await using var batch = new NpgsqlBatch(conn);
+        var outcome = resolution.Outcome;
+        string resolutionName;
+        if (outcome == Outcome.CallFunction)
+            (outcome, resolutionName) = await CallFunctionAsync(conn, batch, t, c, conflict, localJson, ct).ConfigureAwait(false);
+        else
+            resolutionName = Write(batch, t, c, conflict, resolution, ctx, ref outcome);
+
+        batch.BatchCommands.Add(Log(t, c, conflict, resolution.Rule, resolutionName, localJson, ctx));
+        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        return type;
+    }
+
+    private static string Write(NpgsqlBatch batch, TargetTable t, RowChange c, Conflict conflict, Resolution resolution, ApplyContext ctx, ref Outcome outcome)
+    {
+        switch (outcome)
+        {
+            case Outcome.ApplyRemote when conflict.Type == ConflictType.UpdateMissing && c.New!.Any(x => x.IsUnchanged):
+                // pgoutput sends no data for unchanged TOAST values: the whole row cannot be rebuilt here.
+                outcome = Outcome.DeadLetter;
+                batch.BatchCommands.Add(DeadLetters.Park(new ParkRequest(c, conflict.Type,
+                    "update_missing: the row is not here and the change lacks its unchanged TOAST values; retried when the row arrives", true), ctx, guarded: false));
+                return "dead_letter";
+            case Outcome.ApplyRemote:
+                batch.BatchCommands.Add(conflict.Type switch
+                {
+                    ConflictType.InsertExists => ChangeStatements.Update(t, c with { Kind = ChangeKind.Update }, null),
+                    ConflictType.InsertDeleted or ConflictType.UpdateMissing => ChangeStatements.Insert(t, c.New!),
+                    ConflictType.UpdateOriginDiffers => ChangeStatements.Update(t, c, null),
+                    _ => ChangeStatements.Delete(t, c.Old!),
+                });
+                return conflict.Type == ConflictType.UpdateMissing ? "insert_remote" : "apply_remote";
+            case Outcome.Merge:
+                batch.BatchCommands.Add(ChangeStatements.Update(t, c, resolution.Columns));
+                return "merge";
+            case Outcome.DeadLetter:
+                batch.BatchCommands.Add(DeadLetters.Park(new ParkRequest(c, conflict.Type, $"{conflict.Type.Name()}: parked by rule {resolution.Rule}",
+                    conflict.Type is ConflictType.SchemaMismatch or ConflictType.UniqueViolation), ctx, guarded: false));
+                return "dead_letter";
+            default:
+                if (conflict.Type == ConflictType.DeleteMissing && t.HasTombstones)
+                    batch.BatchCommands.Add(ChangeStatements.Tombstone(t, c.Old!));
+                return conflict.Type == ConflictType.DeleteMissing ? "skip" : "keep_local";
+        }
+    }
+
+    /// <summary>The user's function gets both rows as jsonb and the conflict type; it returns the row to keep, or NULL for none.</summary>
+    private static async Task<(Outcome, string)> CallFunctionAsync(NpgsqlConnection conn, NpgsqlBatch batch, TargetTable t, RowChange c, Conflict conflict, string? localJson, CancellationToken ct)
+    {
+        var (_, rule, _) = t.Rules.For(conflict.Type);
+        var p = new SqlParams();
+        var remote = c.Kind == ChangeKind.Delete ? "NULL::jsonb" : ChangeStatements.TypedJson(t, c.New, p);
+        var function = string.Join('.', rule.Function!.Split('.', 2).Select(Quote.Ident));
+        var call = $"SELECT {function}({p.Add(localJson)}::jsonb, {remote}, {p.Add(conflict.Type.Name())}::text)::text";
+        await using var cmd = new NpgsqlCommand(call, conn);
+        foreach (var v in p.Values) cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Unknown, Value = v });
+        var result = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) as string;
+
+        var keyRow = c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
+        var w = new SqlParams();
+        var columns = string.Join(", ", t.Relation.Columns.Select(x => Quote.Ident(x.Name)));
+        if (result is null)
+        {
+            if (conflict.Local is null) return (Outcome.KeepLocal, "function: none");
+            batch.BatchCommands.Add(ChangeStatements.Delete(t, keyRow));
+            return (Outcome.ApplyRemote, "function: deleted");
+        }
+        var record = $"jsonb_populate_record(NULL::{t.QuotedName}, {w.Add(result)}::jsonb)";
+        batch.BatchCommands.Add(conflict.Local is null
+            ? w.Command($"INSERT INTO {t.QuotedName} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM {record}")
+            : w.Command($"UPDATE {t.QuotedName} t SET ({columns}) = (SELECT {columns} FROM {record}) WHERE {ChangeStatements.Match(t, keyRow, w)}"));
+        return (Outcome.Merge, "function: row");
+    }
+
+    private static NpgsqlBatchCommand Log(TargetTable t, RowChange c, Conflict conflict, string rule, string resolution, string? localJson, ApplyContext ctx)
+    {
+        var p = new SqlParams();
+        var keyRow = c.Kind == ChangeKind.Delete ? c.Old! : c.New!;
+        var remote = ChangeStatements.TypedJson(t, c.Kind == ChangeKind.Delete ? c.Old : c.New, p);
+        var kept = t.MatchAllColumns || c.Kind == ChangeKind.Delete && resolution != "keep_local"
+            ? "NULL::jsonb"
+            : $"(SELECT to_jsonb(t) FROM {t.QuotedName} t WHERE {ChangeStatements.Match(t, keyRow, p)})";
+        var sql =
+            "INSERT INTO pgmm.conflict_log (conflict_type, table_name, key, local_row, remote_row, kept_row, local_origin, local_commit_ts, " +
+            "remote_origin, remote_commit_ts, remote_lsn, rule, resolution) VALUES (" +
+            string.Join(", ",
+                p.Add(conflict.Type.Name()), p.Add(t.Relation.QualifiedName),
+                p.Add(DeadLetters.KeyJson(c)?.ToJsonString()) + "::jsonb", p.Add(localJson) + "::jsonb", remote, kept,
+                p.Add(conflict.LocalVersion?.Node), p.Add(conflict.LocalVersion?.CommitTimestamp is { } ts ? SqlParams.Timestamp(ts) : null) + "::timestamptz",
+                p.Add(ctx.SourceNode), p.Add(SqlParams.Timestamp(ctx.CommitTimestamp)) + "::timestamptz",
+                p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(ctx.CommitLsn).ToString()) + "::pg_lsn",
+                p.Add(rule), p.Add(resolution)) + ")";
+        return p.Command(sql);
+    }
+
+    private static async Task<(string? Json, string?[]? Row, RowVersion? Version, RowVersion? Tombstone)> ReadLocalAsync(
+        NpgsqlConnection conn, TargetTable t, Cell[] keyRow, ApplyContext ctx, CancellationToken ct)
+    {
+        await using var batch = new NpgsqlBatch(conn);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL pgmm.halt = 'off'"));
+        var p = new SqlParams();
+        var texts = string.Join(", ", t.Relation.Columns.Select(x => $"t.{Quote.Ident(x.Name)}::text"));
+        batch.BatchCommands.Add(p.Command(
+            $"SELECT to_jsonb(t)::text, ARRAY[{texts}], o.\"timestamp\", o.roident FROM {t.QuotedName} t, " +
+            $"pg_xact_commit_timestamp_origin(t.xmin) o WHERE {ChangeStatements.Match(t, keyRow, p)} FOR UPDATE OF t"));
+        if (t.HasTombstones)
+        {
+            var q = new SqlParams();
+            batch.BatchCommands.Add(q.Command(
+                $"SELECT o.\"timestamp\", o.roident FROM pgmm.tombstone tb, pg_xact_commit_timestamp_origin(tb.xmin) o " +
+                $"WHERE tb.table_name = {q.Add(t.Relation.QualifiedName)} AND tb.key = {ChangeStatements.TombstoneKey(t, keyRow, q)}"));
+        }
+
+        await using var r = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        string? json = null;
+        string?[]? row = null;
+        RowVersion? version = null, tombstone = null;
+        if (await r.ReadAsync(ct).ConfigureAwait(false))
+        {
+            json = r.GetString(0);
+            row = r.GetFieldValue<string?[]>(1);
+            version = new RowVersion(r.IsDBNull(2) ? null : r.GetDateTime(2), ctx.NodeOf(r.IsDBNull(3) ? 0 : r.GetFieldValue<uint>(3)));
+        }
+        if (t.HasTombstones && await r.NextResultAsync(ct).ConfigureAwait(false) && await r.ReadAsync(ct).ConfigureAwait(false))
+            tombstone = new RowVersion(r.IsDBNull(0) ? null : r.GetDateTime(0), ctx.NodeOf(r.IsDBNull(1) ? 0 : r.GetFieldValue<uint>(1)));
+        return (json, row, version, tombstone);
+    }
+}

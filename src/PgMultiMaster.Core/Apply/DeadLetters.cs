@@ -1,0 +1,58 @@
+using System.Text.Json.Nodes;
+using Npgsql;
+using PgMultiMaster.Conflicts;
+using PgMultiMaster.Decoding;
+
+namespace PgMultiMaster.Apply;
+
+/// <summary>A change that is parked instead of applied, and why.</summary>
+internal sealed record ParkRequest(RowChange Change, ConflictType? Type, string Reason, bool Retryable);
+
+/// <summary>Writing parked changes to <c>pgmm.dead_letter</c>, with everything needed to apply them later.</summary>
+internal static class DeadLetters
+{
+    private const string Columns =
+        "source_node, origin_name, table_name, schema_name, relation_name, operation, key, old_row, new_row, columns, " +
+        "remote_commit_ts, remote_lsn, conflict_type, reason, retryable";
+
+    public static NpgsqlBatchCommand Park(ParkRequest park, ApplyContext ctx, bool guarded)
+    {
+        var c = park.Change;
+        var p = new SqlParams();
+        var values = string.Join(", ",
+            p.Add(ctx.SourceNode), p.Add(ctx.OriginName), p.Add(c.Relation.QualifiedName), p.Add(c.Relation.Schema), p.Add(c.Relation.Name),
+            p.Add(c.Kind.ToString().ToLowerInvariant()), p.Add(KeyJson(c)?.ToJsonString()) + "::jsonb",
+            p.Add(RowJson(c.Relation, c.Old)?.ToJsonString()) + "::jsonb", p.Add(RowJson(c.Relation, c.New)?.ToJsonString()) + "::jsonb",
+            p.Add(ColumnsJson(c.Relation).ToJsonString()) + "::jsonb",
+            p.Add(SqlParams.Timestamp(ctx.CommitTimestamp)) + "::timestamptz",
+            p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(ctx.CommitLsn).ToString()) + "::pg_lsn",
+            p.Add(park.Type?.Name()), p.Add(park.Reason), p.Add(park.Retryable ? "true" : "false") + "::boolean");
+        return guarded
+            ? p.Command($"WITH w AS (INSERT INTO pgmm.dead_letter ({Columns}) SELECT {values} WHERE current_setting('pgmm.halt') = 'off' RETURNING 1)" +
+                        " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE set_config('pgmm.halt', 'on', true) = '' END")
+            : p.Command($"INSERT INTO pgmm.dead_letter ({Columns}) VALUES ({values})");
+    }
+
+    /// <summary>Text values by column name; an unchanged TOAST value is left out (it was not sent), NULL is null.</summary>
+    public static JsonObject? RowJson(RelationInfo relation, Cell[]? row)
+    {
+        if (row is null) return null;
+        var o = new JsonObject();
+        for (var i = 0; i < row.Length; i++)
+            if (!row[i].IsUnchanged) o[relation.Columns[i].Name] = row[i].Kind == CellKind.Null ? null : JsonValue.Create(row[i].Text);
+        return o;
+    }
+
+    public static JsonObject? KeyJson(RowChange c)
+    {
+        var row = c.Old ?? c.New;
+        if (row is null) return null;
+        var o = new JsonObject();
+        for (var i = 0; i < row.Length; i++)
+            if (c.Relation.Columns[i].IsKey && !row[i].IsUnchanged) o[c.Relation.Columns[i].Name] = row[i].Kind == CellKind.Null ? null : JsonValue.Create(row[i].Text);
+        return o;
+    }
+
+    public static JsonArray ColumnsJson(RelationInfo relation) =>
+        new([.. relation.Columns.Select(c => (JsonNode)new JsonObject { ["name"] = c.Name, ["key"] = c.IsKey, ["type"] = c.TypeOid })]);
+}

@@ -1,0 +1,98 @@
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Conflicts;
+
+namespace PgMultiMaster.Setup;
+
+/// <summary>
+/// Checks the conflict rules against one node's catalog: the tables and columns they name exist and are replicated,
+/// column-merging strategies have the remote old row they need, Delta columns are numeric, and resolver functions
+/// exist with the expected signature. Every problem names its configuration key.
+/// </summary>
+public static class ConflictRulesCheck
+{
+    // Strategies that must see the remote old row: to merge columns, or to tell a concurrent change from a later one.
+    private static readonly HashSet<string> NeedOldRow =
+        [nameof(Strategy.Delta), nameof(Strategy.ColumnMerge), nameof(Strategy.FirstWriterWins), nameof(Strategy.NodePriority)];
+
+    public static async Task<IReadOnlyList<string>> RunAsync(NpgsqlConnection conn, string node, ConflictOptions options,
+        IReadOnlyCollection<string> replicatedTables, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        const string s = PgMultiMasterOptions.SectionName + ":Conflicts";
+        await CheckFunctionAsync(conn, node, options.Default, $"{s}:Default", problems, ct).ConfigureAwait(false);
+        if (NeedOldRow.Contains(options.Default.Strategy) || options.Default.Types.Values.Any(NeedOldRow.Contains))
+            foreach (var table in replicatedTables.Where(t => !options.Tables.ContainsKey(t)))
+                await CheckFullIdentityAsync(conn, node, table, $"{s}:Default", options.Default.Strategy, problems, ct).ConfigureAwait(false);
+
+        foreach (var (table, rule) in options.Tables)
+        {
+            var key = $"{s}:Tables:{table}";
+            if (!replicatedTables.Contains(table))
+            {
+                problems.Add($"{key}: table {table} is not replicated (not matched by {PgMultiMasterOptions.SectionName}:Tables).");
+                continue;
+            }
+            await CheckFunctionAsync(conn, node, rule, key, problems, ct).ConfigureAwait(false);
+            var columns = await ColumnsAsync(conn, table, ct).ConfigureAwait(false);
+            foreach (var (column, strategy) in rule.Columns)
+            {
+                if (!columns.TryGetValue(column, out var info))
+                    problems.Add($"{key}:Columns:{column}: node '{node}': table {table} has no column '{column}'.");
+                else if (strategy == nameof(Strategy.Delta) && !info.Numeric)
+                    problems.Add($"{key}:Columns:{column}: Delta needs a numeric column; '{column}' is {info.Type} on node '{node}'.");
+            }
+            if (rule.Strategy == nameof(Strategy.Delta))
+                foreach (var (column, info) in columns.Where(c => !c.Value.Key && !c.Value.Numeric && !rule.Columns.ContainsKey(c.Key)))
+                    problems.Add($"{key}:Strategy: Delta applies to every non-key column, but '{column}' is {info.Type} on node '{node}'; give it a column rule.");
+            var needing = rule.Columns.Values.Append(rule.Strategy).Concat(rule.Types.Values).FirstOrDefault(NeedOldRow.Contains);
+            if (needing is not null)
+                await CheckFullIdentityAsync(conn, node, table, key, needing, problems, ct).ConfigureAwait(false);
+        }
+        return problems;
+    }
+
+    private static async Task CheckFullIdentityAsync(NpgsqlConnection conn, string node, string table, string key, string strategy, List<string> problems, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT relreplident::text FROM pg_class WHERE oid = to_regclass($1)", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(table) });
+        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string identity && identity != "f")
+            problems.Add($"{key}: {strategy} needs the remote old row: node '{node}': ALTER TABLE {Quoted(table)} REPLICA IDENTITY FULL.");
+    }
+
+    private static async Task CheckFunctionAsync(NpgsqlConnection conn, string node, ConflictRule rule, string key, List<string> problems, CancellationToken ct)
+    {
+        if (rule.Strategy != nameof(Strategy.Function) && !rule.Types.Values.Contains(nameof(Strategy.Function))) return;
+        await using var cmd = new NpgsqlCommand(
+            "SELECT p.prorettype = 'jsonb'::regtype FROM pg_proc p WHERE p.oid = to_regprocedure($1 || '(jsonb, jsonb, text)')", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(rule.Function!) });
+        var returnsJsonb = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+        if (returnsJsonb is null)
+            problems.Add($"{key}:Function: node '{node}' has no function {rule.Function}(local jsonb, remote jsonb, conflict_type text).");
+        else if (!(bool)returnsJsonb)
+            problems.Add($"{key}:Function: {rule.Function}(jsonb, jsonb, text) on node '{node}' must return jsonb.");
+    }
+
+    private static async Task<Dictionary<string, (string Type, bool Numeric, bool Key)>> ColumnsAsync(NpgsqlConnection conn, string table, CancellationToken ct)
+    {
+        var columns = new Dictionary<string, (string, bool, bool)>();
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory = 'N',
+                   coalesce(a.attnum = ANY (i.indkey), false)
+            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(table) });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) columns[r.GetString(0)] = (r.GetString(1), r.GetBoolean(2), r.GetBoolean(3));
+        return columns;
+    }
+
+    private static string Quoted(string qualified)
+    {
+        var dot = qualified.IndexOf('.', StringComparison.Ordinal);
+        return Sql.Quote.Table(qualified[..dot], qualified[(dot + 1)..]);
+    }
+}
