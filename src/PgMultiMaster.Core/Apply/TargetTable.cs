@@ -53,14 +53,19 @@ internal sealed record TargetTable(RelationInfo Relation, int[] MatchColumns, bo
 
         var types = relation.Columns.Select(c => columns[c.Name].Type).ToArray();
         var textCompare = relation.Columns.Select(c => columns[c.Name].TextCompare).ToArray();
+        // Under REPLICA IDENTITY FULL pgoutput marks every column as key; from here on "key" means the columns
+        // that find the row, so merges and Delta treat the others as data.
+        TargetTable Make(int[] match, bool all) => new(
+            relation with { Columns = [.. relation.Columns.Select((c, i) => c with { IsKey = !all && match.Contains(i) })] },
+            match, all, types, textCompare, rules);
         var indexes = Enumerable.Range(0, relation.Columns.Length);
         var primaryKey = columns.Where(c => c.Value.Key).Select(c => c.Key).ToHashSet();
         if (relation.Identity == ReplicaIdentity.Full && primaryKey.Count > 0 && primaryKey.All(k => relation.Columns.Any(c => c.Name == k)))
-            return new TargetTable(relation, indexes.Where(i => primaryKey.Contains(relation.Columns[i].Name)).ToArray(), false, types, textCompare, rules);
+            return Make(indexes.Where(i => primaryKey.Contains(relation.Columns[i].Name)).ToArray(), false);
 
         var keyed = indexes.Where(i => relation.Columns[i].IsKey).ToArray();
         var all = relation.Identity == ReplicaIdentity.Full || keyed.Length == 0;
-        return new TargetTable(relation, keyed.Length > 0 && !all ? keyed : indexes.ToArray(), all, types, textCompare, rules);
+        return Make(keyed.Length > 0 && !all ? keyed : indexes.ToArray(), all);
     }
 }
 
