@@ -33,12 +33,14 @@ CREATE TABLE pgmm.dead_letter (
     key              jsonb,
     old_row          jsonb,
     new_row          jsonb,
-    columns          jsonb NOT NULL,  -- [{"name": ..., "key": bool}] in the source's column order
+    columns          jsonb NOT NULL,  -- [{"name": ..., "key": bool, "type": oid}] in the source's column order
+    replica_identity text NOT NULL,
     remote_commit_ts timestamptz NOT NULL,
     remote_lsn       pg_lsn NOT NULL,
     conflict_type    text,
     reason           text NOT NULL,
     retryable        boolean NOT NULL,
+    force            boolean NOT NULL DEFAULT false,  -- set by `pgmm dead-letter retry`: apply even if the conflict remains
     attempts         integer NOT NULL DEFAULT 0,
     last_attempt_at  timestamptz,
     last_error       text

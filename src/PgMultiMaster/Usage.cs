@@ -14,6 +14,10 @@ internal static class Usage
               check                only check prerequisites and tables on every node; change nothing
               run --node NAME      run the worker beside node NAME (Ctrl-C or SIGTERM stops it cleanly)
               diff                 compare every replicated table across the nodes (row counts and checksums)
+              conflicts [--on NODE] [--table T] [--type TYPE] [--since 1h|TIMESTAMP] [--limit N]
+                                   recent conflicts and how they were resolved, from every node's pgmm.conflict_log
+              dead-letter list|show|retry|discard [--on NODE] [--id N | --all] [--wait]
+                                   parked changes: list them, show one, retry (applies even if the conflict remains), discard
               uninstall --yes      drop the slots, origins and publications of the cluster (stop the workers first)
               demo [--seconds N] [--keep]
                                    start three local PostgreSQL servers, replicate concurrent writes, print checksums

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using PgMultiMaster.IntegrationTests.Harness;
 using Xunit.Abstractions;
@@ -9,18 +8,7 @@ namespace PgMultiMaster.IntegrationTests;
 [Collection(ServersCollection.Name)]
 public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
 {
-    private static async Task<(int Code, string Output)> Pgmm(string workingDir, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDir };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pgmm.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout + await stderr);
-    }
+    private static Task<(int Code, string Output)> Pgmm(string workingDir, params string[] args) => PgmmCli.RunAsync(workingDir, args);
 
     private static string TempDir()
     {

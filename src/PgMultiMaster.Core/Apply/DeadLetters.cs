@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using Npgsql;
 using PgMultiMaster.Conflicts;
@@ -12,7 +13,7 @@ internal sealed record ParkRequest(RowChange Change, ConflictType? Type, string 
 internal static class DeadLetters
 {
     private const string Columns =
-        "source_node, origin_name, table_name, schema_name, relation_name, operation, key, old_row, new_row, columns, " +
+        "source_node, origin_name, table_name, schema_name, relation_name, operation, key, old_row, new_row, columns, replica_identity, " +
         "remote_commit_ts, remote_lsn, conflict_type, reason, retryable";
 
     public static NpgsqlBatchCommand Park(ParkRequest park, ApplyContext ctx, bool guarded)
@@ -23,7 +24,7 @@ internal static class DeadLetters
             p.Add(ctx.SourceNode), p.Add(ctx.OriginName), p.Add(c.Relation.QualifiedName), p.Add(c.Relation.Schema), p.Add(c.Relation.Name),
             p.Add(c.Kind.ToString().ToLowerInvariant()), p.Add(KeyJson(c)?.ToJsonString()) + "::jsonb",
             p.Add(RowJson(c.Relation, c.Old)?.ToJsonString()) + "::jsonb", p.Add(RowJson(c.Relation, c.New)?.ToJsonString()) + "::jsonb",
-            p.Add(ColumnsJson(c.Relation).ToJsonString()) + "::jsonb",
+            p.Add(ColumnsJson(c.Relation).ToJsonString()) + "::jsonb", p.Add(c.Relation.Identity.ToString()),
             p.Add(SqlParams.Timestamp(ctx.CommitTimestamp)) + "::timestamptz",
             p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(ctx.CommitLsn).ToString()) + "::pg_lsn",
             p.Add(park.Type?.Name()), p.Add(park.Reason), p.Add(park.Retryable ? "true" : "false") + "::boolean");
@@ -51,6 +52,22 @@ internal static class DeadLetters
         for (var i = 0; i < row.Length; i++)
             if (c.Relation.Columns[i].IsKey && !row[i].IsUnchanged) o[c.Relation.Columns[i].Name] = row[i].Kind == CellKind.Null ? null : JsonValue.Create(row[i].Text);
         return o;
+    }
+
+    /// <summary>Rebuilds a parked change from its dead-letter row (the inverse of <see cref="Park"/>).</summary>
+    public static RowChange Restore(string schema, string relation, string operation, string columnsJson, string identity, string? oldJson, string? newJson)
+    {
+        var columns = JsonNode.Parse(columnsJson)!.AsArray()
+            .Select(c => new ColumnInfo(c!["name"]!.GetValue<string>(), c["type"]!.GetValue<uint>(), c["key"]!.GetValue<bool>()))
+            .ToImmutableArray();
+        var info = new RelationInfo(0, schema, relation, Enum.Parse<ReplicaIdentity>(identity), columns);
+        Cell[]? Row(string? json)
+        {
+            if (json is null) return null;
+            var o = JsonNode.Parse(json)!.AsObject();
+            return [.. columns.Select(c => !o.ContainsKey(c.Name) ? Cell.Unchanged : o[c.Name] is null ? Cell.Null : Cell.Of(o[c.Name]!.GetValue<string>()))];
+        }
+        return new RowChange(Enum.Parse<ChangeKind>(operation, ignoreCase: true), info, Row(oldJson), Row(newJson));
     }
 
     public static JsonArray ColumnsJson(RelationInfo relation) =>

@@ -27,7 +27,7 @@ internal sealed class TargetSession : IAsyncDisposable
     private readonly Link _link;
     private readonly PgMultiMasterOptions _options;
     private readonly Dictionary<uint, TargetTable> _tables = [];
-    private readonly Dictionary<uint, string> _mismatched = [];
+    private readonly Dictionary<uint, (RelationInfo Relation, string Reason)> _mismatched = [];
     private readonly List<object> _pending = []; // RowChange or ParkRequest, not yet sent
     private readonly ApplyContext _ctx;
     private bool _begun;
@@ -125,7 +125,7 @@ internal sealed class TargetSession : IAsyncDisposable
         catch (SchemaMismatchException e)
         {
             // Its changes are parked until the schema is fixed; the stream goes on.
-            _mismatched[relation.Id] = e.Message;
+            _mismatched[relation.Id] = (relation, e.Message);
         }
     }
 
@@ -136,8 +136,8 @@ internal sealed class TargetSession : IAsyncDisposable
             && change.New.Any(c => c.IsUnchanged))
             change = change with { New = change.New.Select((c, i) => c.IsUnchanged ? change.Old[i] : c).ToArray() };
 
-        _pending.Add(_mismatched.TryGetValue(change.Relation.Id, out var reason)
-            ? new ParkRequest(change, ConflictType.SchemaMismatch, reason, Retryable: true)
+        _pending.Add(_mismatched.TryGetValue(change.Relation.Id, out var mismatch)
+            ? new ParkRequest(change, ConflictType.SchemaMismatch, mismatch.Reason, Retryable: true)
             : change);
         if (_pending.Count >= _options.Apply.BatchSize)
             await FlushAsync(ct).ConfigureAwait(false);
@@ -287,6 +287,90 @@ internal sealed class TargetSession : IAsyncDisposable
             await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             Parked++;
         }
+    }
+
+    /// <summary>
+    /// Retries this link's parked changes that may now succeed (or that a person asked to retry), each in its own
+    /// transaction that carries the change's original commit timestamp and origin. Runs between transactions.
+    /// </summary>
+    public async Task<int> RetryParkedAsync(TimeSpan interval, CancellationToken ct)
+    {
+        // A table fixed by hand since: its next changes apply instead of being parked.
+        foreach (var (id, (relation, _)) in _mismatched.ToList())
+        {
+            try
+            {
+                _tables[id] = await TargetTable.LoadAsync(_conn, relation, _link.Target.Name,
+                    new TableRules(_options.Conflicts, relation.QualifiedName), ct).ConfigureAwait(false);
+                _mismatched.Remove(id);
+            }
+            catch (SchemaMismatchException) { /* still missing */ }
+        }
+
+        var parked = new List<(long Id, RowChange Change, DateTime CommitTs, ulong Lsn, bool Force)>();
+        await using (var cmd = new NpgsqlCommand(
+            """
+            SELECT id, schema_name, relation_name, operation, columns::text, replica_identity, old_row::text, new_row::text,
+                   remote_commit_ts, remote_lsn, force
+            FROM pgmm.dead_letter
+            WHERE origin_name = $1 AND (force OR (retryable AND (last_attempt_at IS NULL
+                  OR last_attempt_at < clock_timestamp() - $2::interval * least(attempts, 12))))
+            ORDER BY id LIMIT 100
+            """, _conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = _link.OriginName });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = interval });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                parked.Add((r.GetInt64(0),
+                    DeadLetters.Restore(r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                        r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7)),
+                    r.GetDateTime(8), (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(9), r.GetBoolean(10)));
+        }
+
+        var applied = 0;
+        foreach (var (id, change, commitTs, lsn, force) in parked)
+        {
+            _ctx.CommitTimestamp = commitTs;
+            _ctx.CommitLsn = lsn;
+            try
+            {
+                var table = await TargetTable.LoadAsync(_conn, change.Relation, _link.Target.Name,
+                    force ? TableRules.Forced : new TableRules(_options.Conflicts, change.Relation.QualifiedName), ct).ConfigureAwait(false);
+                var retried = change with { Relation = table.Relation };
+                await using (var batch = new NpgsqlBatch(_conn))
+                {
+                    AddBegin(batch);
+                    batch.BatchCommands.Add(ChangeStatements.Guarded(table, retried, _ctx));
+                    await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    _begun = true;
+                    var ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
+                    await reader.DisposeAsync().ConfigureAwait(false);
+                    // Whatever the rules decide now (even to park it again) replaces this row.
+                    if (!ok) await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false);
+                }
+                await using (var finish = new NpgsqlBatch(_conn))
+                {
+                    var delete = new NpgsqlBatchCommand("DELETE FROM pgmm.dead_letter WHERE id = $1");
+                    delete.Parameters.Add(new NpgsqlParameter { Value = id });
+                    finish.BatchCommands.Add(delete);
+                    AddCommit(finish, new TransactionCommit(lsn, Progress, commitTs));
+                    await finish.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
+                _begun = false;
+                applied++;
+            }
+            catch (Exception e) when (e is PostgresException p && IsDataError(p) || e is SchemaMismatchException)
+            {
+                await RollbackAsync().ConfigureAwait(false);
+                await using var note = new NpgsqlCommand(
+                    "UPDATE pgmm.dead_letter SET attempts = attempts + 1, last_attempt_at = clock_timestamp(), last_error = $2, force = false WHERE id = $1", _conn);
+                note.Parameters.Add(new NpgsqlParameter { Value = id });
+                note.Parameters.Add(new NpgsqlParameter { Value = e.Message });
+                await note.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+        }
+        return applied;
     }
 
     /// <summary>Errors caused by the data or schema (not the connection or the server's state): the change is parked.</summary>

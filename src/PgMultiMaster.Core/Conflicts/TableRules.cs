@@ -17,6 +17,9 @@ public sealed class TableRules
 
     public string Table { get; }
 
+    /// <summary>For a change a person asked to retry: applied as sent, whatever conflict remains.</summary>
+    public static TableRules Forced { get; } = new(new ConflictOptions { Default = new ConflictRule { Strategy = nameof(Strategy.ApplyRemote) } }, "");
+
     /// <summary>table Types[type] → table Strategy → default Types[type] → default Strategy.</summary>
     public (Strategy Strategy, ConflictRule Rule, string Scope) For(ConflictType type)
     {

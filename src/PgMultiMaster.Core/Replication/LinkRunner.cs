@@ -118,8 +118,23 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         ulong current = 0;
         try
         {
-            await foreach (var message in source.StartReplication(slot, replication, ct, new NpgsqlLogSequenceNumber(resumeFrom)).ConfigureAwait(false))
+            await using var messages = source.StartReplication(slot, replication, ct, new NpgsqlLogSequenceNumber(resumeFrom)).GetAsyncEnumerator(ct);
+            var inTransaction = false;
+            while (true)
             {
+                var next = messages.MoveNextAsync();
+                if (!next.IsCompleted && !inTransaction)
+                {
+                    // Idle between transactions: the target session is free to retry parked changes.
+                    var arrival = next.AsTask();
+                    while (await Task.WhenAny(arrival, Task.Delay(topology.Options.Conflicts.RetryInterval, time, ct)).ConfigureAwait(false) != arrival)
+                        Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
+                    next = new ValueTask<bool>(arrival);
+                }
+                if (!await next.ConfigureAwait(false)) break;
+                var message = messages.Current;
+                inTransaction = message is not Npgsql.Replication.PgOutput.Messages.CommitMessage
+                                && (inTransaction || message is Npgsql.Replication.PgOutput.Messages.BeginMessage);
                 switch (await decoder.DecodeAsync(message, ct).ConfigureAwait(false))
                 {
                     case TransactionBegin begin:

@@ -15,6 +15,7 @@ public sealed class LinkStatus
     public long RowsApplied { get; internal set; }
     public long Conflicts { get; internal set; }
     public long Parked { get; internal set; }
+    public long RetriedFromDeadLetter { get; internal set; }
     /// <summary>Last remote commit time minus local time when it arrived: positive means the source's clock is ahead.</summary>
     public TimeSpan ClockSkew { get; internal set; }
 }

@@ -1,0 +1,81 @@
+using PgMultiMaster.IntegrationTests.Harness;
+using Xunit.Abstractions;
+
+namespace PgMultiMaster.IntegrationTests;
+
+[Collection(ServersCollection.Name)]
+public sealed class DeadLetterTests(ServersFixture servers, ITestOutputHelper output)
+{
+    private const string Schema = """
+        CREATE TABLE public.items (id int PRIMARY KEY, name text);
+        CREATE TABLE public.other (id int PRIMARY KEY);
+        """;
+
+    [Fact]
+    public async Task A_schema_mismatch_is_parked_the_stream_goes_on_and_the_change_applies_once_the_schema_is_fixed()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, Schema, nodes: 2,
+            configure: o => o.Conflicts.RetryInterval = TimeSpan.FromMilliseconds(500));
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "ALTER TABLE items ADD COLUMN extra text");
+        await mesh.ExecAsync("east", "INSERT INTO items VALUES (1, 'needs extra', 'x')");
+        await mesh.ExecAsync("east", "INSERT INTO other VALUES (1)");
+        await mesh.WaitForCatchUpAsync();
+
+        Assert.Equal(1L, await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM other"));
+        Assert.Equal(0L, await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM items"));
+        var dir = PgmmCli.ConfigDir(mesh);
+        var (code, text) = await PgmmCli.RunAsync(dir, "dead-letter", "list");
+        Assert.Equal(0, code);
+        Assert.Contains("schema_mismatch", text);
+        Assert.Contains("lacks column(s) \"extra\"", await mesh.ScalarAsync<string>("west", "SELECT reason FROM pgmm.dead_letter"));
+        Assert.Contains("1 parked change(s).", text);
+
+        await mesh.ExecAsync("west", "ALTER TABLE items ADD COLUMN extra text");
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter") == 0, "the parked change to be retried");
+        await mesh.ExecAsync("east", "INSERT INTO items VALUES (2, 'after the fix', 'y')");
+        await mesh.AssertConvergedAsync();
+        Assert.Equal(["1 | x", "2 | y"], await mesh.RowsAsync("west", "SELECT id, extra FROM items ORDER BY id"));
+    }
+
+    [Fact]
+    public async Task A_person_can_list_show_retry_and_discard_parked_changes_and_see_conflicts()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, Schema, nodes: 2, configure: o =>
+        {
+            o.Conflicts.Default.Strategy = "DeadLetter";
+            o.Conflicts.RetryInterval = TimeSpan.FromMilliseconds(500);
+        });
+        await mesh.ExecAsync("east", "INSERT INTO items VALUES (1, 'east'), (2, 'east')");
+        await mesh.ExecAsync("west", "INSERT INTO items VALUES (1, 'west'), (2, 'west')");
+        await mesh.StartAllWorkersAsync();
+        await mesh.WaitForCatchUpAsync();
+        var dir = PgmmCli.ConfigDir(mesh);
+
+        var (code, text) = await PgmmCli.RunAsync(dir, "conflicts", "--type", "insert_exists", "--on", "east");
+        Assert.Equal(0, code);
+        Assert.Contains("2 conflict(s).", text);
+        Assert.Contains("dead_letter", text);
+
+        var ids = await mesh.RowsAsync("east", "SELECT id FROM pgmm.dead_letter ORDER BY id");
+        Assert.Equal(2, ids.Count);
+        (code, text) = await PgmmCli.RunAsync(dir, "dead-letter", "show", "--on", "east", "--id", ids[0]);
+        Assert.Equal(0, code);
+        Assert.Contains("\"new_row\": {", text);
+        Assert.Contains("\"name\": \"west\"", text);
+
+        // Retry applies the parked remote row even though the conflict remains: a person decided.
+        (code, text) = await PgmmCli.RunAsync(dir, "dead-letter", "retry", "--on", "east", "--id", ids[0], "--wait");
+        Assert.True(code == 0, text);
+        Assert.Equal(["1 | west", "2 | east"], await mesh.RowsAsync("east", "SELECT id, name FROM items ORDER BY id"));
+
+        (code, text) = await PgmmCli.RunAsync(dir, "dead-letter", "discard", "--on", "east", "--id", ids[1]);
+        Assert.Equal(0, code);
+        Assert.Contains("Discarded 1", text);
+        Assert.Equal(0L, await mesh.ScalarAsync<long>("east", "SELECT count(*) FROM pgmm.dead_letter"));
+
+        (code, text) = await PgmmCli.RunAsync(dir, "dead-letter", "retry");
+        Assert.Equal(2, code);
+        Assert.Contains("needs --id N", text);
+    }
+}
