@@ -137,12 +137,16 @@ internal static class ChangeStatements
         return p.Command($"DELETE FROM {t.QuotedName} t WHERE {Match(t, key, p)}");
     }
 
-    /// <summary>A delete that found nothing still leaves its tombstone, so an older change arriving later loses.</summary>
-    public static NpgsqlBatchCommand Tombstone(TargetTable t, Cell[] key)
+    /// <summary>
+    /// A delete that found nothing still leaves its tombstone, so an older change arriving later loses — but never
+    /// replaces a newer tombstone: a tombstone going back in time would let an insert between the two win.
+    /// </summary>
+    public static NpgsqlBatchCommand Tombstone(TargetTable t, Cell[] key, ApplyContext ctx)
     {
         var p = new SqlParams();
-        return p.Command($"INSERT INTO pgmm.tombstone (table_name, key) VALUES ({p.Add(t.Relation.QualifiedName)}, {TombstoneKey(t, key, p)}) " +
-                         "ON CONFLICT (table_name, key) DO UPDATE SET key = excluded.key");
+        return p.Command($"INSERT INTO pgmm.tombstone AS tb (table_name, key) VALUES ({p.Add(t.Relation.QualifiedName)}, {TombstoneKey(t, key, p)}) " +
+                         "ON CONFLICT (table_name, key) DO UPDATE SET key = excluded.key " +
+                         $"WHERE (SELECT o.\"timestamp\" FROM pg_xact_commit_timestamp_origin(tb.xmin) o) < {p.Add(SqlParams.Timestamp(ctx.CommitTimestamp))}::timestamptz");
     }
 
     /// <summary>A row of text values as typed jsonb (what the target's column types make of them).</summary>

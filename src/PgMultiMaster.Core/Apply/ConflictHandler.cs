@@ -70,7 +70,7 @@ internal static class ConflictHandler
                 return "dead_letter";
             default:
                 if (conflict.Type == ConflictType.DeleteMissing && t.HasTombstones)
-                    batch.BatchCommands.Add(ChangeStatements.Tombstone(t, c.Old!));
+                    batch.BatchCommands.Add(ChangeStatements.Tombstone(t, c.Old!, ctx));
                 return conflict.Type == ConflictType.DeleteMissing ? "skip" : "keep_local";
         }
     }

@@ -136,11 +136,25 @@ internal sealed class TargetSession : IAsyncDisposable
             && change.New.Any(c => c.IsUnchanged))
             change = change with { New = change.New.Select((c, i) => c.IsUnchanged ? change.Old[i] : c).ToArray() };
 
-        _pending.Add(_mismatched.TryGetValue(change.Relation.Id, out var mismatch)
-            ? new ParkRequest(change, ConflictType.SchemaMismatch, mismatch.Reason, Retryable: true)
-            : change);
+        if (_mismatched.TryGetValue(change.Relation.Id, out var mismatch))
+            _pending.Add(new ParkRequest(change, ConflictType.SchemaMismatch, mismatch.Reason, Retryable: true));
+        else if (IsKeyChange(change))
+        {
+            // A new key is a different row: the old one is deleted and the new one inserted, each under the
+            // rules for deletes and inserts, so a key change converges like any delete and insert.
+            _pending.Add(change with { Kind = ChangeKind.Delete, New = null });
+            _pending.Add(change with { Kind = ChangeKind.Insert, Old = null });
+        }
+        else _pending.Add(change);
         if (_pending.Count >= _options.Apply.BatchSize)
             await FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    private bool IsKeyChange(RowChange c)
+    {
+        if (c.Kind != ChangeKind.Update || c.Old is null || !_tables.TryGetValue(c.Relation.Id, out var t) || t.MatchAllColumns) return false;
+        // Without the whole new row the insert cannot be built: such a change stays an update.
+        return t.MatchColumns.Any(i => c.Old[i] != c.New![i]) && !c.New!.Any(x => x.IsUnchanged);
     }
 
     public async Task TruncateAsync(TableTruncate truncate, CancellationToken ct)
