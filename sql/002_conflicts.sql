@@ -1,5 +1,8 @@
 -- PgMultiMaster catalog, version 2: conflict records, parked changes and tombstones.
 
+-- When the worker beside this node last trimmed the conflict log and removed tombstones.
+ALTER TABLE pgmm.node ADD COLUMN last_housekeeping timestamptz;
+
 -- Every detected conflict, written by the apply session in the same transaction as its resolution.
 CREATE TABLE pgmm.conflict_log (
     id               bigserial PRIMARY KEY,

@@ -228,4 +228,35 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
         Assert.Equal(["west | public.items | insert | west | insert_exists"],
             await mesh.RowsAsync("east", "SELECT source_node, table_name, operation, new_row->>'name', conflict_type FROM pgmm.dead_letter"));
     }
+
+    [Fact]
+    public async Task Tombstones_are_removed_once_every_peer_is_past_them_and_kept_while_one_is_not()
+    {
+        await using var mesh = await TwoNodes(o =>
+        {
+            o.Conflicts.HousekeepingInterval = TimeSpan.FromMilliseconds(100);
+            o.Conflicts.MaxClockSkew = TimeSpan.Zero;
+        });
+        await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'x', 0, NULL FROM generate_series(1, 50) g");
+        await mesh.StartAllWorkersAsync();
+        await mesh.AssertConvergedAsync();
+        // West's worker is down: west's changes (its applied deletes included) are not confirmed to east.
+        await mesh.StopWorkerAsync("west");
+        await mesh.ExecAsync("east", "DELETE FROM items WHERE id <= 20");
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM items") == 30, "the deletes on west");
+
+        // East must remember the deletes while west may still send older changes: two housekeeping rounds later they stay.
+        const string lastRound = "SELECT last_housekeeping FROM pgmm.node";
+        for (var round = 0; round < 2; round++)
+        {
+            var before = await mesh.ScalarAsync<DateTime>("east", lastRound);
+            await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<DateTime>("east", lastRound) > before, "a housekeeping round on east");
+        }
+        Assert.Equal(20L, await mesh.ScalarAsync<long>("east", "SELECT count(*) FROM pgmm.tombstone"));
+
+        await mesh.StartWorkerAsync("west");
+        foreach (var node in mesh.NodeNames)
+            await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pgmm.tombstone") == 0, $"{node}'s tombstones to go");
+        await mesh.AssertConvergedAsync();
+    }
 }

@@ -18,6 +18,9 @@ public sealed class ConflictOptions
     /// </summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromMilliseconds(300);
 
+    /// <summary>How often the worker trims the conflict log and removes tombstones no change can still need.</summary>
+    public TimeSpan HousekeepingInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     /// <summary>How often parked changes that may now succeed are retried automatically.</summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

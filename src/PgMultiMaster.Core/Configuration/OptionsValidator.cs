@@ -98,6 +98,7 @@ public static partial class OptionsValidator
         if (c.MaxClockSkew < TimeSpan.Zero) errors.Add($"{s}:MaxClockSkew must not be negative.");
         if (c.LogRetention <= TimeSpan.Zero) errors.Add($"{s}:LogRetention must be positive.");
         if (c.RetryInterval <= TimeSpan.Zero) errors.Add($"{s}:RetryInterval must be positive.");
+        if (c.HousekeepingInterval <= TimeSpan.Zero) errors.Add($"{s}:HousekeepingInterval must be positive.");
     }
 
     private static void ValidateRule(ConflictRule rule, string key, HashSet<string> nodes, List<string> errors)

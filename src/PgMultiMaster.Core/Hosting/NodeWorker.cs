@@ -21,19 +21,28 @@ public sealed class NodeWorker : BackgroundService
         _loggers = loggers;
         _time = time;
         var topology = new ClusterTopology(options.Value);
+        _housekeeping = new Housekeeping(topology, options.Value.Node!, loggers.CreateLogger("PgMultiMaster.Housekeeping"), time);
         Links = topology.LinksFrom(options.Value.Node!)
             .Select(l => new LinkRunner(l, topology, loggers.CreateLogger($"PgMultiMaster.Link.{l.Source.Name}-{l.Target.Name}"), time))
             .ToList();
     }
 
+    private readonly Housekeeping _housekeeping;
+
     public IReadOnlyList<LinkRunner> Links { get; }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var housekeeping = _housekeeping.RunAsync(stoppingToken);
         await Task.WhenAll(Links.Select(l => l.RunAsync(stoppingToken))).ConfigureAwait(false);
+        if (stoppingToken.IsCancellationRequested)
+        {
+            try { await housekeeping.ConfigureAwait(false); }
+            catch (OperationCanceledException) { /* stopping */ }
+            return;
+        }
         // Links only end by themselves when they cannot go on (authentication): a worker with no link left
         // must not look alive to its supervisor.
-        if (!stoppingToken.IsCancellationRequested)
-            throw new InvalidOperationException("every link of this worker has failed for good; see the errors above.");
+        throw new InvalidOperationException("every link of this worker has failed for good; see the errors above.");
     }
 }

@@ -178,37 +178,38 @@ public sealed class Mesh : IAsyncDisposable
         foreach (var n in _workers.Keys.ToList()) await StopWorkerAsync(n);
         foreach (var server in _servers.Servers)
         {
-            try
+            // A walsender may take a moment to notice its client is gone: retry until its slots and origins are free,
+            // each attempt on a fresh connection.
+            for (var attempt = 0; ; attempt++)
             {
-                await using var admin = new NpgsqlConnection(server.ConnectionString("postgres"));
-                await admin.OpenAsync();
-                // A walsender may take a moment to notice its client is gone: retry until the slots are free.
-                for (var attempt = 0; ; attempt++)
+                try
                 {
-                    try
+                    await using var admin = new NpgsqlConnection(server.ConnectionString("postgres"));
+                    await admin.OpenAsync();
+                    await using (var drop = new NpgsqlCommand(
+                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", admin))
                     {
-                        await using var drop = new NpgsqlCommand(
-                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", admin);
                         drop.Parameters.Add(new NpgsqlParameter { Value = Database });
                         await drop.ExecuteNonQueryAsync();
-                        break;
                     }
-                    catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 100)
+                    await using (var origins = new NpgsqlCommand("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE $1", admin))
                     {
-                        await Task.Delay(100);
+                        origins.Parameters.Add(new NpgsqlParameter { Value = Options.Cluster + "\\_%" });
+                        await origins.ExecuteNonQueryAsync();
                     }
+                    await using var dropDb = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Database} WITH (FORCE)", admin);
+                    await dropDb.ExecuteNonQueryAsync();
+                    break;
                 }
-                await using (var origins = new NpgsqlCommand("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE $1", admin))
+                catch (Exception e) when (attempt < 50 && e is NpgsqlException or InvalidOperationException)
                 {
-                    origins.Parameters.Add(new NpgsqlParameter { Value = Options.Cluster + "\\_%" });
-                    await origins.ExecuteNonQueryAsync();
+                    await Task.Delay(100);
                 }
-                await using var dropDb = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Database} WITH (FORCE)", admin);
-                await dropDb.ExecuteNonQueryAsync();
-            }
-            catch (NpgsqlException e)
-            {
-                _output.WriteLine($"cleanup on {server.Name}: {e.Message}");
+                catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+                {
+                    _output.WriteLine($"cleanup on {server.Name} gave up: {e.Message}");
+                    break;
+                }
             }
         }
     }
