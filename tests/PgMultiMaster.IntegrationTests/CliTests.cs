@@ -74,4 +74,24 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
         Assert.True(code == 0, text);
         Assert.Contains("All 2 nodes match.", text);
     }
+
+    [Fact]
+    public async Task Uninstall_removes_slots_origins_publications_and_triggers()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 2);
+        var dir = PgmmCli.ConfigDir(mesh);
+        var (code, text) = await Pgmm(dir, "uninstall");
+        Assert.Equal(2, code);
+        Assert.Contains("add --yes", text);
+
+        (code, text) = await Pgmm(dir, "uninstall", "--yes");
+        Assert.True(code == 0, text);
+        foreach (var node in mesh.NodeNames)
+        {
+            Assert.Equal(0L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"));
+            Assert.Equal(0L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_publication"));
+            Assert.Equal(0L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgmm%'"));
+            Assert.Equal(0L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE $1", mesh.Options.Cluster + "\\_%"));
+        }
+    }
 }

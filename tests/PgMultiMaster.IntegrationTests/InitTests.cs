@@ -106,6 +106,30 @@ public sealed class InitTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Conflict_rules_are_checked_against_every_nodes_catalog()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, """
+            CREATE TABLE public.accounts (id int PRIMARY KEY, balance numeric, owner text);
+            CREATE TABLE public.full_accounts (id int PRIMARY KEY, balance numeric, owner text);
+            ALTER TABLE public.full_accounts REPLICA IDENTITY FULL;
+            """, nodes: 2, init: false, configure: o =>
+        {
+            o.Tables = ["public.accounts", "public.full_accounts"];
+            o.Conflicts.Tables["public.accounts"] = new TableConflictRule { Columns = { ["balance"] = "Delta" } };
+            o.Conflicts.Tables["public.full_accounts"] = new TableConflictRule
+                { Columns = { ["owner"] = "Delta", ["nope"] = "ApplyRemote" }, Types = { ["insert_exists"] = "Function" }, Function = "public.missing" };
+            o.Conflicts.Tables["public.ghost"] = new TableConflictRule();
+        });
+
+        var e = await Assert.ThrowsAsync<PrerequisiteException>(mesh.InitAsync);
+        Assert.Contains("PgMultiMaster:Conflicts:Tables:public.accounts: Delta needs the remote old row: node 'east': ALTER TABLE \"public\".\"accounts\" REPLICA IDENTITY FULL.", e.Problems);
+        Assert.Contains("PgMultiMaster:Conflicts:Tables:public.full_accounts:Columns:owner: Delta needs a numeric column; 'owner' is text on node 'east'.", e.Problems);
+        Assert.Contains("PgMultiMaster:Conflicts:Tables:public.full_accounts:Columns:nope: node 'west': table public.full_accounts has no column 'nope'.", e.Problems);
+        Assert.Contains("PgMultiMaster:Conflicts:Tables:public.full_accounts:Function: node 'east' has no function public.missing(local jsonb, remote jsonb, conflict_type text).", e.Problems);
+        Assert.Contains("PgMultiMaster:Conflicts:Tables:public.ghost: table public.ghost is not replicated (not matched by PgMultiMaster:Tables).", e.Problems);
+    }
+
+    [Fact]
     public async Task Init_twice_changes_nothing_the_second_time()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, """

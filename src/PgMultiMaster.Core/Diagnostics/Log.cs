@@ -11,7 +11,7 @@ internal static partial class Log
     [LoggerMessage(101, LogLevel.Warning, "Link {Link}: {Error}; retrying in {Delay}")]
     public static partial void LinkFailed(ILogger logger, string link, string error, TimeSpan delay, Exception? exception);
 
-    [LoggerMessage(102, LogLevel.Critical, "Link {Link}: authentication failed, not retrying until the configuration is fixed: {Error}")]
+    [LoggerMessage(102, LogLevel.Critical, "Link {Link}: not retrying until the configuration is fixed: {Error}")]
     public static partial void LinkAuthFailed(ILogger logger, string link, string error);
 
     [LoggerMessage(103, LogLevel.Information, "Link {Link}: stopped")]

@@ -27,19 +27,34 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     // The source transaction (commit LSN) to apply in careful mode after it failed once.
     private ulong _carefulLsn;
 
-    /// <summary>
-    /// Last writer wins compares commit timestamps from different clocks: a remote commit from the future would win
-    /// every conflict. Wait until the local clock is within the configured bound of it.
-    /// </summary>
+    private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
+
+    private bool _rulesChecked;
+
+    /// <summary>The conflict rules must fit the target's catalog (tables, columns, identity, functions) before anything applies.</summary>
+    private async Task CheckRulesAsync(CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(link.Target.ConnectionString, "pgmm check"));
+        await conn.OpenAsync(ct).ConfigureAwait(false);
+        var tables = new List<string>();
+        await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) tables.Add(r.GetString(0));
+        }
+        var problems = await Setup.ConflictRulesCheck.RunAsync(conn, link.Target.Name, topology.Options.Conflicts, tables, ct).ConfigureAwait(false);
+        if (problems.Count > 0) throw new ConfigurationException(problems);
+    }
+
     private async Task HoldForClockSkewAsync(DateTime remoteCommit, CancellationToken ct)
     {
-        var ahead = remoteCommit - time.GetUtcNow().UtcDateTime;
-        Status.ClockSkew = ahead;
-        var bound = topology.Options.Conflicts.MaxClockSkew;
-        if (ahead <= bound) return;
+        var hold = _skew.HoldFor(remoteCommit);
+        Status.ClockSkew = _skew.LastSkew;
+        if (hold <= TimeSpan.Zero) return;
         Status.State = LinkState.HoldingForClockSkew;
-        Log.ClockSkewHold(logger, link.ToString(), ahead, bound);
-        await Task.Delay(ahead - bound, time, ct).ConfigureAwait(false);
+        Log.ClockSkewHold(logger, link.ToString(), _skew.LastSkew, topology.Options.Conflicts.MaxClockSkew);
+        await _skew.WaitAsync(hold, ct).ConfigureAwait(false);
         Status.State = LinkState.Streaming;
     }
 
@@ -54,7 +69,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
                 MaxDelay = topology.Options.Apply.MaxRetryDelay,
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && !IsAuthFailure(e)),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && e is not ConfigurationException && !IsAuthFailure(e)),
                 OnRetry = args =>
                 {
                     Status.State = LinkState.BackingOff;
@@ -77,6 +92,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             Status.State = LinkState.Stopped;
             Log.LinkStopped(logger, link.ToString());
         }
+        catch (ConfigurationException e)
+        {
+            // Rules that cannot work on this target: retrying changes nothing until the configuration is fixed.
+            Status.State = LinkState.Failed;
+            Status.LastError = e.Message;
+            Status.LastErrorAt = time.GetUtcNow();
+            Log.LinkAuthFailed(logger, link.ToString(), e.Message);
+        }
         catch (PostgresException e) when (IsAuthFailure(e))
         {
             // Retrying a wrong password only locks accounts and hides the cause.
@@ -96,6 +119,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     {
         var options = topology.Options.Apply;
         await using var target = await TargetSession.OpenAsync(link, topology.Options, logger, ct).ConfigureAwait(false);
+        if (!_rulesChecked)
+        {
+            await CheckRulesAsync(ct).ConfigureAwait(false);
+            _rulesChecked = true;
+        }
         var resumeFrom = target.Progress;
 
         await using var source = new LogicalReplicationConnection(

@@ -46,7 +46,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         return check.Tables;
     }
 
-    /// <summary>Removes the cluster's slots, origins and publications (the pgmm schema stays). Workers must be stopped.</summary>
+    /// <summary>Removes the cluster's slots, origins, publications and tombstone triggers (the pgmm schema and its records stay). Workers must be stopped.</summary>
     public async Task UninstallAsync(CancellationToken ct)
     {
         foreach (var node in topology.Options.Nodes)
@@ -56,6 +56,13 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
                 await ExecAsync(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", ct, link.SlotName).ConfigureAwait(false);
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await ExecAsync(conn, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
+            await ExecAsync(conn, """
+                DO $$ DECLARE t regclass; BEGIN
+                  FOR t IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger WHERE tgname IN ('pgmm_tombstone', 'pgmm_tombstone_key') LOOP
+                    EXECUTE format('DROP TRIGGER IF EXISTS pgmm_tombstone ON %s; DROP TRIGGER IF EXISTS pgmm_tombstone_key ON %s', t, t);
+                  END LOOP;
+                END $$
+                """, ct).ConfigureAwait(false);
             await ExecAsync(conn, $"DROP PUBLICATION IF EXISTS {Quote.Ident(topology.Publication)}, {Quote.Ident(topology.InsertOnlyPublication)}", ct).ConfigureAwait(false);
             await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1 AND to_regclass('pgmm.node') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
             Log.Setup(logger, $"node '{node.Name}': removed the slots, origins and publications of cluster '{topology.Options.Cluster}'");

@@ -1,0 +1,65 @@
+using PgMultiMaster.Replication;
+
+namespace PgMultiMaster.Tests.Conflicts;
+
+public sealed class ClockSkewGuardTests
+{
+    /// <summary>A clock the test moves by hand; timers fire when it passes their due time.</summary>
+    private sealed class FakeClock(DateTimeOffset start) : TimeProvider
+    {
+        private readonly List<(DateTimeOffset Due, TimerCallback Callback, object? State)> _timers = [];
+        private DateTimeOffset _now = start;
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by)
+        {
+            _now += by;
+            foreach (var t in _timers.Where(t => t.Due <= _now).ToList())
+            {
+                _timers.Remove(t);
+                t.Callback(t.State);
+            }
+        }
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            _timers.Add((_now + dueTime, callback, state));
+            return new NoTimer();
+        }
+
+        private sealed class NoTimer : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+            public void Dispose() { }
+            public ValueTask DisposeAsync() => default;
+        }
+    }
+
+    private static readonly DateTimeOffset Now = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void A_commit_from_the_past_or_within_the_bound_is_applied_at_once()
+    {
+        var guard = new ClockSkewGuard(TimeSpan.FromMilliseconds(300), new FakeClock(Now));
+        Assert.Equal(TimeSpan.Zero, guard.HoldFor(Now.UtcDateTime.AddSeconds(-2)));
+        Assert.Equal(TimeSpan.FromSeconds(-2), guard.LastSkew);
+        Assert.Equal(TimeSpan.Zero, guard.HoldFor(Now.UtcDateTime.AddMilliseconds(300)));
+    }
+
+    [Fact]
+    public async Task A_commit_from_the_future_waits_until_the_local_clock_is_within_the_bound()
+    {
+        var clock = new FakeClock(Now);
+        var guard = new ClockSkewGuard(TimeSpan.FromMilliseconds(300), clock);
+        var hold = guard.HoldFor(Now.UtcDateTime.AddSeconds(1));
+        Assert.Equal(TimeSpan.FromMilliseconds(700), hold);
+        Assert.Equal(TimeSpan.FromSeconds(1), guard.LastSkew);
+
+        var wait = guard.WaitAsync(hold, CancellationToken.None);
+        clock.Advance(TimeSpan.FromMilliseconds(699));
+        Assert.False(wait.IsCompleted);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        await wait.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+}
