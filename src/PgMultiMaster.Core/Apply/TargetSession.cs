@@ -181,7 +181,7 @@ internal sealed class TargetSession : IAsyncDisposable
             {
                 await using var batch = new NpgsqlBatch(_conn);
                 AddBegin(batch);
-                foreach (var item in _pending) batch.BatchCommands.Add(Guarded(item));
+                foreach (var segment in Segments(_pending)) batch.BatchCommands.Add(Command(segment));
                 AddCommit(batch, commit);
                 await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 Committed(commit, _pending.Count);
@@ -241,31 +241,68 @@ internal sealed class TargetSession : IAsyncDisposable
         }
         while (items.Count > 0)
         {
-            var halted = await SendGuardedAsync(items, ct).ConfigureAwait(false);
-            RowsApplied += halted < 0 ? items.Count : halted;
-            if (halted < 0) return;
-            await ResolveAsync(items[halted], ct).ConfigureAwait(false);
-            items = items.Skip(halted + 1).ToList();
+            var (conflicts, resumeAt) = await SendGuardedAsync(items, ct).ConfigureAwait(false);
+            RowsApplied += resumeAt - conflicts.Count;
+            foreach (var conflict in conflicts) await ResolveAsync(conflict, ct).ConfigureAwait(false);
+            if (resumeAt >= items.Count) return;
+            items = items.Skip(resumeAt).ToList();
         }
     }
 
-    /// <summary>Returns the index of the first item that did not apply (a conflict), or -1.</summary>
-    private async Task<int> SendGuardedAsync(List<object> items, CancellationToken ct)
+    /// <summary>
+    /// Consecutive inserts into one keyed table form a run, sent as one set-based statement; everything else goes
+    /// one statement per item.
+    /// </summary>
+    private List<(int Start, int Count)> Segments(List<object> items)
     {
+        var segments = new List<(int, int)>();
+        for (var i = 0; i < items.Count;)
+        {
+            var n = 1;
+            if (items[i] is RowChange { Kind: ChangeKind.Insert } first && _tables[first.Relation.Id] is { MatchAllColumns: false })
+                while (i + n < items.Count && items[i + n] is RowChange { Kind: ChangeKind.Insert } next && next.Relation.Id == first.Relation.Id)
+                    n++;
+            segments.Add((i, n));
+            i += n;
+        }
+        return segments;
+    }
+
+    private NpgsqlBatchCommand Command((int Start, int Count) segment, List<object>? items = null)
+    {
+        items ??= _pending;
+        if (segment.Count == 1) return Guarded(items[segment.Start]);
+        var run = items.GetRange(segment.Start, segment.Count).Cast<RowChange>().ToList();
+        return ChangeStatements.InsertRun(_tables[run[0].Relation.Id], run);
+    }
+
+    /// <summary>
+    /// Sends the items as guarded statements. Returns the items that met a conflict (to resolve in order) and where
+    /// to resume: everything after the first conflicting statement was skipped.
+    /// </summary>
+    private async Task<(List<object> Conflicts, int ResumeAt)> SendGuardedAsync(List<object> items, CancellationToken ct)
+    {
+        var segments = Segments(items);
         await using var batch = new NpgsqlBatch(_conn);
         AddBegin(batch);
-        foreach (var item in items) batch.BatchCommands.Add(Guarded(item));
+        foreach (var segment in segments) batch.BatchCommands.Add(Command(segment, items));
         await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
         _begun = true;
-        // Only the guarded statements return rows: one boolean each, in order.
-        var index = 0;
-        var halted = -1;
-        do
+        // Only the guarded statements return rows, one each, in order.
+        for (var s = 0; s < segments.Count; s++)
         {
-            if (await reader.ReadAsync(ct).ConfigureAwait(false) && halted < 0 && !reader.GetBoolean(0)) halted = index;
-            index++;
-        } while (await reader.NextResultAsync(ct).ConfigureAwait(false));
-        return halted;
+            var (start, count) = segments[s];
+            if (s > 0) await reader.NextResultAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            if (count == 1)
+            {
+                if (!reader.GetBoolean(0)) return ([items[start]], start + 1);
+                continue;
+            }
+            var failed = reader.GetFieldValue<long[]>(0);
+            if (failed.Length > 0) return ([.. failed.Select(ord => items[start + (int)ord - 1])], start + count);
+        }
+        return ([], items.Count);
     }
 
     private async Task ResolveAsync(object item, CancellationToken ct)
@@ -287,7 +324,8 @@ internal sealed class TargetSession : IAsyncDisposable
         }
         try
         {
-            if (await SendGuardedAsync([item], ct).ConfigureAwait(false) == 0) await ResolveAsync(item, ct).ConfigureAwait(false);
+            var (conflicts, _) = await SendGuardedAsync([item], ct).ConfigureAwait(false);
+            foreach (var conflict in conflicts) await ResolveAsync(conflict, ct).ConfigureAwait(false);
             await ExecAsync(_conn, "RELEASE SAVEPOINT pgmm_change", ct).ConfigureAwait(false);
             RowsApplied++;
         }

@@ -146,7 +146,9 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         ulong current = 0;
         try
         {
-            await using var messages = source.StartReplication(slot, replication, ct, new NpgsqlLogSequenceNumber(resumeFrom)).GetAsyncEnumerator(ct);
+            using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            await using var messages = source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom))
+                .GetAsyncEnumerator(streaming.Token);
             var inTransaction = false;
             while (true)
             {
@@ -155,8 +157,19 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                 {
                     // Idle between transactions: the target session is free to retry parked changes.
                     var arrival = next.AsTask();
-                    while (await Task.WhenAny(arrival, Task.Delay(topology.Options.Conflicts.RetryInterval, time, ct)).ConfigureAwait(false) != arrival)
-                        Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
+                    try
+                    {
+                        while (await Task.WhenAny(arrival, Task.Delay(topology.Options.Conflicts.RetryInterval, time, ct)).ConfigureAwait(false) != arrival)
+                            Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        // Never walk away from a pending read: the enumerator must finish before it is disposed.
+                        await streaming.CancelAsync().ConfigureAwait(false);
+                        try { await arrival.ConfigureAwait(false); }
+                        catch (Exception e) when (e is OperationCanceledException or NpgsqlException) { /* the read we just cancelled */ }
+                        throw;
+                    }
                     next = new ValueTask<bool>(arrival);
                 }
                 if (!await next.ConfigureAwait(false)) break;
