@@ -15,7 +15,10 @@ namespace PgMultiMaster.Bench;
 /// </summary>
 internal sealed class Bench : IAsyncDisposable
 {
-    private const string Table = "CREATE TABLE public.bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now())";
+    private const string Table = """
+        CREATE TABLE public.bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now());
+        CREATE TABLE public.acct (id int PRIMARY KEY, balance bigint NOT NULL);
+        """;
     private readonly string _root;
     private readonly LocalPostgresServer _a;
     private readonly LocalPostgresServer _b;
@@ -43,13 +46,13 @@ internal sealed class Bench : IAsyncDisposable
             await Exec(s.ConnectionString("native"), Table);
             await Exec(s.ConnectionString("pgmm"), Table);
         }
-        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk");
+        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk, public.acct");
         await Exec(b.ConnectionString("native"),
             $"CREATE SUBSCRIPTION s CONNECTION 'host=127.0.0.1 port={a.Port} user=postgres dbname=native' PUBLICATION p WITH (copy_data = false)");
 
         var options = new PgMultiMasterOptions
         {
-            Cluster = "bench", Tables = ["public.bulk"],
+            Cluster = "bench", Tables = ["public.bulk", "public.acct"],
             Nodes = [new() { Name = "a", ConnectionString = a.ConnectionString("pgmm") }, new() { Name = "b", ConnectionString = b.ConnectionString("pgmm") }],
         };
         await new ClusterInitializer(new ClusterTopology(options), NullLogger.Instance).InitAsync(CancellationToken.None);
@@ -95,6 +98,56 @@ internal sealed class Bench : IAsyncDisposable
         results.Add(await TimedAsync("bulk insert, backlog catch-up", "pgmm", "pgmm", rows, () => Task.CompletedTask, lastId: pgmmLast - 1, worker: true,
             note: workerStart));
         Console.WriteLine($"(apply worker start, excluded: native {results[^2].Seconds:0.00}s run; pgmm worker start {workerStart:0.00}s)");
+        return results;
+    }
+
+    /// <summary>
+    /// A backlog of single-row UPDATE transactions (one commit each) built while the link is down, then the time
+    /// from the link's restart to the last one applied.
+    /// </summary>
+    public async Task<IReadOnlyList<Result>> UpdateBacklogAsync(int transactions)
+    {
+        var results = new List<Result>();
+        foreach (var system in new[] { "native", "pgmm" })
+        {
+            var source = _a.ConnectionString(system);
+            var target = _b.ConnectionString(system);
+            await Exec(source, "TRUNCATE acct; INSERT INTO acct SELECT g, 0 FROM generate_series(0, 10000) g");
+            await WaitUntilAsync(async () => await Scalar<long>(target, "SELECT count(*) FROM acct") == 10001);
+            if (system == "native")
+            {
+                await Exec(target, "ALTER SUBSCRIPTION s DISABLE");
+                await WaitSlotInactiveAsync("native", "s");
+            }
+            else StopWorker();
+
+            // Each loop iteration commits: one source transaction per update. The last one marks the end.
+            await Exec(source, $"""
+                SET synchronous_commit = off;
+                DO $$ BEGIN
+                  FOR i IN 1..{transactions} LOOP
+                    UPDATE acct SET balance = balance + 1 WHERE id = 1 + (i * 7919) % 10000;
+                    COMMIT;
+                  END LOOP;
+                  UPDATE acct SET balance = -1 WHERE id = 0;
+                END $$;
+                """);
+            if (system == "native")
+            {
+                await Exec(target, "ALTER SUBSCRIPTION s ENABLE");
+                await WaitSlotActiveAsync("s", "native");
+            }
+            else
+            {
+                StartWorker();
+                await WaitSlotActiveAsync("bench_a_b");
+            }
+            var cpuBefore = system == "pgmm" ? ProcessStats.CpuSeconds(_worker!.Id) : 0;
+            var clock = Stopwatch.StartNew();
+            await WaitUntilAsync(async () => await Scalar<long>(target, "SELECT balance FROM acct WHERE id = 0") == -1);
+            results.Add(new Result("single-row UPDATE backlog", system, transactions + 1, "tx", clock.Elapsed.TotalSeconds,
+                system == "pgmm" ? ProcessStats.CpuSeconds(_worker!.Id) - cpuBefore : null, system == "pgmm" ? ProcessStats.PeakRssMb(_worker!.Id) : null));
+        }
         return results;
     }
 

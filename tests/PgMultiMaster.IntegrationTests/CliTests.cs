@@ -94,4 +94,16 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
             Assert.Equal(0L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_replication_origin WHERE roname LIKE $1", mesh.Options.Cluster + "\\_%"));
         }
     }
+
+    [Fact]
+    public async Task A_worker_whose_rules_do_not_fit_its_targets_stops_with_exit_code_1_and_names_the_problem()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 2);
+        mesh.Options.Conflicts.Default = new PgMultiMaster.Configuration.ConflictRule { Strategy = "Function", Function = "public.nowhere" };
+        var worker = mesh.StartWorkerProcess("east");
+        var code = await worker.WaitForExitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(code == 1, $"exit code {code}:\n{worker.Output}");
+        Assert.Contains("has no function public.nowhere(local jsonb, remote jsonb, conflict_type text)", worker.Output);
+        Assert.Contains("every link stopped for good", worker.Output);
+    }
 }

@@ -10,7 +10,7 @@ namespace PgMultiMaster.IntegrationTests;
 /// Seeded chaos: three nodes write inserts, updates (key changes too), deletes, re-inserts and counter increments
 /// on a handful of hot keys at once, while workers are killed with SIGKILL and restarted. After quiescence every
 /// node must hold the same rows and every counter the sum of all increments made anywhere.
-/// <para>CI runs a few seeds. Long mode: PGMM_CONVERGENCE_SEEDS=50 PGMM_CONVERGENCE_OPS=2000.
+/// <para>CI runs a few seeds. Long mode: PGMM_CONVERGENCE_SEEDS=50 PGMM_CONVERGENCE_OPS=3000.
 /// Replay one seed: PGMM_SEED=1234 dotnet test --filter Randomized.</para>
 /// </summary>
 [Collection(ServersCollection.Name)]

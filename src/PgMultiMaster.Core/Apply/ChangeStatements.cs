@@ -92,8 +92,11 @@ internal static class ChangeStatements
     /// </summary>
     private static string NoConflict(TargetTable t, RowChange c, ApplyContext ctx, SqlParams p)
     {
-        var sql = new StringBuilder("(SELECT o.roident = ").Append(p.Add(ctx.SourceRoident.ToString(System.Globalization.CultureInfo.InvariantCulture)))
-            .Append("::oid OR o.\"timestamp\" IS NULL OR ");
+        // Same origin: changes of one origin arrive in commit order, so the local version is older — unless this is a
+        // parked change retried after newer ones from the same origin, which must not overwrite them.
+        var ts = p.Add(SqlParams.Timestamp(ctx.CommitTimestamp));
+        var sql = new StringBuilder("(SELECT (o.roident = ").Append(p.Add(ctx.SourceRoident.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            .Append("::oid AND o.\"timestamp\" <= ").Append(ts).Append("::timestamptz) OR o.\"timestamp\" IS NULL OR ");
         if (c.Old is not null && t.Relation.Identity == ReplicaIdentity.Full)
         {
             var same = new List<string>();
@@ -103,7 +106,7 @@ internal static class ChangeStatements
         }
         else
         {
-            sql.Append("o.\"timestamp\" < ").Append(p.Add(SqlParams.Timestamp(ctx.CommitTimestamp))).Append("::timestamptz");
+            sql.Append("o.\"timestamp\" < ").Append(ts).Append("::timestamptz");
         }
         return sql.Append(" FROM pg_xact_commit_timestamp_origin(t.xmin) o)").ToString();
     }

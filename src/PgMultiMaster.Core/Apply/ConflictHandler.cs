@@ -12,7 +12,7 @@ namespace PgMultiMaster.Apply;
 /// </summary>
 internal static class ConflictHandler
 {
-    public static async Task<ConflictType> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
+    public static async Task<(ConflictType Type, bool Parked)> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
     {
         var keyRow = c.Kind == ChangeKind.Delete ? c.Old! : c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
         var (localJson, local, localVersion, tombstone) = await ReadLocalAsync(conn, t, keyRow, ctx, ct).ConfigureAwait(false);
@@ -39,7 +39,7 @@ internal static class ConflictHandler
 
         batch.BatchCommands.Add(Log(t, c, conflict, resolution.Rule, resolutionName, localJson, ctx));
         await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        return type;
+        return (type, outcome == Outcome.DeadLetter);
     }
 
     private static string Write(NpgsqlBatch batch, TargetTable t, RowChange c, Conflict conflict, Resolution resolution, ApplyContext ctx, ref Outcome outcome)

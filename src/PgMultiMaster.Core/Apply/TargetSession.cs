@@ -36,6 +36,9 @@ internal sealed class TargetSession : IAsyncDisposable
     public ulong Progress { get; private set; }
 
     public long RowsApplied { get; private set; }
+
+    /// <summary>Target server clock minus this process's clock, sampled when the session opened.</summary>
+    public TimeSpan ClockOffset { get; private set; }
     public long Conflicts { get; private set; }
     public long Parked { get; private set; }
 
@@ -91,10 +94,14 @@ internal sealed class TargetSession : IAsyncDisposable
             };
 
             var session = new TargetSession(conn, link, options, ctx);
-            await using (var progress = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(true)", conn))
+            await using (var progress = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(true), clock_timestamp()", conn))
             {
-                var value = await progress.ExecuteScalarAsync(ct).ConfigureAwait(false);
-                session.Progress = value is NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
+                var sent = DateTime.UtcNow;
+                await using var r = await progress.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await r.ReadAsync(ct).ConfigureAwait(false);
+                session.Progress = r.IsDBNull(0) ? 0 : (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(0);
+                // Skew that matters is between the source's clock (commit timestamps) and the target's.
+                session.ClockOffset = r.GetDateTime(1) - (sent + (DateTime.UtcNow - sent) / 2);
             }
             return session;
         }
@@ -205,6 +212,7 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private void Committed(TransactionCommit commit, int rows)
     {
+        Parked += _pending.Count(i => i is ParkRequest);
         RowsApplied += rows;
         _pending.Clear();
         _begun = false;
@@ -308,7 +316,7 @@ internal sealed class TargetSession : IAsyncDisposable
     private async Task ResolveAsync(object item, CancellationToken ct)
     {
         var change = (RowChange)item; // a parked item never halts first: it only fails when already halted
-        await ConflictHandler.HandleAsync(_conn, _tables[change.Relation.Id], change, _ctx, ct).ConfigureAwait(false);
+        if ((await ConflictHandler.HandleAsync(_conn, _tables[change.Relation.Id], change, _ctx, ct).ConfigureAwait(false)).Parked) Parked++;
         Conflicts++;
     }
 
@@ -398,8 +406,8 @@ internal sealed class TargetSession : IAsyncDisposable
                     _begun = true;
                     var ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
                     await reader.DisposeAsync().ConfigureAwait(false);
-                    // Whatever the rules decide now (even to park it again) replaces this row.
-                    if (!ok) await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false);
+                    if (!ok && (await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false)).Parked)
+                        throw new StillParkedException("the rules park it again: the conflict remains");
                 }
                 await using (var finish = new NpgsqlBatch(_conn))
                 {
@@ -412,7 +420,7 @@ internal sealed class TargetSession : IAsyncDisposable
                 _begun = false;
                 applied++;
             }
-            catch (Exception e) when (e is PostgresException p && IsDataError(p) || e is SchemaMismatchException)
+            catch (Exception e) when (e is PostgresException p && IsDataError(p) || e is SchemaMismatchException or StillParkedException)
             {
                 await RollbackAsync().ConfigureAwait(false);
                 await using var note = new NpgsqlCommand(
@@ -425,17 +433,15 @@ internal sealed class TargetSession : IAsyncDisposable
         return applied;
     }
 
+    private sealed class StillParkedException(string message) : Exception(message);
+
     /// <summary>Errors caused by the data or schema (not the connection or the server's state): the change is parked.</summary>
     public static bool IsDataError(PostgresException e) =>
         e.SqlState[..2] is "22" or "23" or "42" or "P0" or "2F" or "39" or "44" or "0A" && e.SqlState != "PM001";
 
     private NpgsqlBatchCommand Guarded(object item)
     {
-        if (item is ParkRequest park)
-        {
-            Parked++;
-            return DeadLetters.Park(park, _ctx, guarded: true);
-        }
+        if (item is ParkRequest park) return DeadLetters.Park(park, _ctx, guarded: true);
         var change = (RowChange)item;
         return ChangeStatements.Guarded(_tables[change.Relation.Id], change, _ctx);
     }

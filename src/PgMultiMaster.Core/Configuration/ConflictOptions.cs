@@ -4,7 +4,7 @@ namespace PgMultiMaster.Configuration;
 public sealed class ConflictOptions
 {
     /// <summary>The cluster-wide rule.</summary>
-    public ConflictRule Default { get; set; } = new();
+    public ConflictRule Default { get; set; } = new() { Strategy = nameof(Conflicts.Strategy.LastWriterWins) };
 
     /// <summary>Rules per table (<c>schema.table</c>); a table rule's columns override it per column.</summary>
     public Dictionary<string, TableConflictRule> Tables { get; set; } = [];
@@ -27,8 +27,8 @@ public sealed class ConflictOptions
 
 public class ConflictRule
 {
-    /// <summary>One of <see cref="Strategies"/>.</summary>
-    public string Strategy { get; set; } = nameof(Conflicts.Strategy.LastWriterWins);
+    /// <summary>One of <see cref="Strategies"/>; on a table, unset means the default's rules apply.</summary>
+    public string? Strategy { get; set; }
 
     /// <summary>For <c>NodePriority</c>: node names, the first wins.</summary>
     public List<string> Priority { get; set; } = [];

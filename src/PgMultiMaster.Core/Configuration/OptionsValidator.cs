@@ -78,21 +78,28 @@ public static partial class OptionsValidator
         const string s = PgMultiMasterOptions.SectionName + ":Conflicts";
         var c = options.Conflicts;
         var nodes = options.Nodes.Select(n => n.Name).ToHashSet();
+        if (c.Default.Strategy is null)
+            errors.Add($"{s}:Default:Strategy must be set (LastWriterWins unless you choose otherwise).");
         ValidateRule(c.Default, $"{s}:Default", nodes, errors);
+        if (c.Default.Strategy == nameof(Strategy.Delta) || c.Default.Types.ContainsValue(nameof(Strategy.Delta)))
+            errors.Add($"{s}:Default: Delta is for counter columns: set it per column ({s}:Tables:<table>:Columns) or as a table's Strategy.");
         foreach (var (table, rule) in c.Tables)
         {
             var key = $"{s}:Tables:{table}";
             if (!TablePattern().IsMatch(table) || table.Contains('*', StringComparison.Ordinal))
                 errors.Add($"{key}: '{table}' must be a schema.table name (no patterns).");
             ValidateRule(rule, key, nodes, errors);
+            var used = rule.Types.Values.Append(rule.Strategy ?? "").Concat(rule.Columns.Values).ToList();
+            if (used.Contains(nameof(Strategy.NodePriority)) && rule.Priority.Count == 0 && c.Default.Priority.Count == 0)
+                errors.Add($"{key}:Priority must list the nodes in order of precedence for NodePriority.");
+            if (used.Contains(nameof(Strategy.Function)) && rule.Function is null && c.Default.Function is null)
+                errors.Add($"{key}:Function must name the resolver function as schema.name for the Function strategy.");
             foreach (var (column, strategy) in rule.Columns)
             {
                 if (!IsStrategy(strategy))
                     errors.Add($"{key}:Columns:{column}: unknown strategy '{strategy}' (one of {string.Join(", ", ConflictRule.Strategies)}).");
                 else if (RowOnly.Contains(strategy))
                     errors.Add($"{key}:Columns:{column}: {strategy} decides whole rows; it cannot be a column rule.");
-                else if (strategy == nameof(Strategy.NodePriority) && rule.Priority.Count == 0)
-                    errors.Add($"{key}:Columns:{column}: NodePriority needs {key}:Priority, the ordered node list.");
             }
         }
         if (c.MaxClockSkew < TimeSpan.Zero) errors.Add($"{s}:MaxClockSkew must not be negative.");
@@ -103,9 +110,10 @@ public static partial class OptionsValidator
 
     private static void ValidateRule(ConflictRule rule, string key, HashSet<string> nodes, List<string> errors)
     {
-        if (!IsStrategy(rule.Strategy))
+        if (rule.Strategy is not null && !IsStrategy(rule.Strategy))
             errors.Add($"{key}:Strategy: unknown strategy '{rule.Strategy}' (one of {string.Join(", ", ConflictRule.Strategies)}).");
-        var strategies = new List<(string Key, string Strategy)> { ($"{key}:Strategy", rule.Strategy) };
+        var strategies = new List<(string Key, string Strategy)>();
+        if (rule.Strategy is not null) strategies.Add(($"{key}:Strategy", rule.Strategy));
         foreach (var (type, strategy) in rule.Types)
         {
             var typeKey = $"{key}:Types:{type}";
@@ -114,18 +122,22 @@ public static partial class OptionsValidator
                 errors.Add($"{typeKey}: unknown conflict type '{type}' (one of {string.Join(", ", ConflictTypeNames.All)}).");
             if (!IsStrategy(strategy))
                 errors.Add($"{typeKey}: unknown strategy '{strategy}' (one of {string.Join(", ", ConflictRule.Strategies)}).");
+            else if (strategy == nameof(Strategy.Delta))
+                errors.Add($"{typeKey}: Delta is for counter columns: set it per column or as the table's Strategy.");
             else if (ColumnWise.Contains(strategy) && parsed is not (ConflictType.UpdateOriginDiffers or null))
                 errors.Add($"{typeKey}: {strategy} merges the columns of two versions of a row; {type} has no two versions to merge.");
             strategies.Add((typeKey, strategy));
         }
         if (strategies.Any(x => x.Strategy == nameof(Strategy.NodePriority)))
         {
-            if (rule.Priority.Count == 0)
+            if (rule.Priority.Count == 0 && key.EndsWith(":Default", StringComparison.Ordinal))
                 errors.Add($"{key}:Priority must list the nodes in order of precedence for NodePriority.");
             foreach (var unknown in rule.Priority.Where(n => !nodes.Contains(n)))
                 errors.Add($"{key}:Priority names node '{unknown}', which is not in {PgMultiMasterOptions.SectionName}:Nodes.");
         }
-        if (strategies.Any(x => x.Strategy == nameof(Strategy.Function)) && (rule.Function is null || !TablePattern().IsMatch(rule.Function)))
+        if (strategies.Any(x => x.Strategy == nameof(Strategy.Function)) && rule.Function is not null && !TablePattern().IsMatch(rule.Function))
+            errors.Add($"{key}:Function must name the resolver function as schema.name.");
+        if (strategies.Any(x => x.Strategy == nameof(Strategy.Function)) && rule.Function is null && key.EndsWith(":Default", StringComparison.Ordinal))
             errors.Add($"{key}:Function must name the resolver function as schema.name for the Function strategy.");
     }
 

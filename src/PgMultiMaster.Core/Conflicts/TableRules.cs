@@ -26,18 +26,27 @@ public sealed class TableRules
         var name = type.Name();
         if (_table is not null)
         {
-            if (_table.Types.TryGetValue(name, out var t)) return (Enum.Parse<Strategy>(t), _table, $"{Table} {name}: {t}");
-            return (Enum.Parse<Strategy>(_table.Strategy), _table, $"{Table}: {_table.Strategy}");
+            if (_table.Types.TryGetValue(name, out var t)) return (Enum.Parse<Strategy>(t), Merged(_table), $"{Table} {name}: {t}");
+            if (_table.Strategy is not null) return (Enum.Parse<Strategy>(_table.Strategy), Merged(_table), $"{Table}: {_table.Strategy}");
         }
         if (_default.Types.TryGetValue(name, out var d)) return (Enum.Parse<Strategy>(d), _default, $"default {name}: {d}");
-        return (Enum.Parse<Strategy>(_default.Strategy), _default, $"default: {_default.Strategy}");
+        return (Enum.Parse<Strategy>(_default.Strategy ?? nameof(Strategy.LastWriterWins)), _default, $"default: {_default.Strategy}");
     }
+
+    // A table rule without its own priority list or function uses the default's.
+    private ConflictRule Merged(TableConflictRule table) => new()
+    {
+        Strategy = table.Strategy,
+        Priority = table.Priority.Count > 0 ? table.Priority : _default.Priority,
+        Function = table.Function ?? _default.Function,
+        Types = table.Types,
+    };
 
     public IReadOnlyDictionary<string, string> Columns => _table?.Columns ?? [];
 
     /// <summary>Does any rule of this table merge columns from both sides (needs the remote old row)?</summary>
     public bool NeedsOldImage =>
-        Columns.Values.Concat([_table?.Strategy ?? _default.Strategy]).Any(s => s is nameof(Strategy.Delta) or nameof(Strategy.ColumnMerge));
+        Columns.Values.Concat([_table?.Strategy ?? _default.Strategy ?? ""]).Any(s => s is nameof(Strategy.Delta) or nameof(Strategy.ColumnMerge));
 
     public IEnumerable<string> DeltaColumns =>
         Columns.Where(c => c.Value == nameof(Strategy.Delta)).Select(c => c.Key);

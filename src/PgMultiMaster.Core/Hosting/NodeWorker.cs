@@ -31,6 +31,9 @@ public sealed class NodeWorker : BackgroundService
 
     public IReadOnlyList<LinkRunner> Links { get; }
 
+    /// <summary>Every link stopped for good: the process should exit with an error.</summary>
+    public bool Failed { get; private set; }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var housekeeping = _housekeeping.RunAsync(stoppingToken);
@@ -41,8 +44,9 @@ public sealed class NodeWorker : BackgroundService
             catch (OperationCanceledException) { /* stopping */ }
             return;
         }
-        // Links only end by themselves when they cannot go on (authentication): a worker with no link left
-        // must not look alive to its supervisor.
+        // Links only end by themselves when they cannot go on (authentication, rules that do not fit): a worker
+        // with no link left must not look alive to its supervisor.
+        Failed = true;
         throw new InvalidOperationException("every link of this worker has failed for good; see the errors above.");
     }
 }

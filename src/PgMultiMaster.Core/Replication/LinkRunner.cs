@@ -30,6 +30,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
 
     private bool _rulesChecked;
+    private readonly HashSet<string> _clusterOrigins = topology.Options.Nodes.Select(n => topology.OriginName(n.Name)).ToHashSet();
+    private DateTimeOffset _lastRetry;
 
     /// <summary>The conflict rules must fit the target's catalog (tables, columns, identity, functions) before anything applies.</summary>
     private async Task CheckRulesAsync(CancellationToken ct)
@@ -37,13 +39,19 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(link.Target.ConnectionString, "pgmm check"));
         await conn.OpenAsync(ct).ConfigureAwait(false);
         var tables = new List<string>();
-        await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
+        var insertOnly = new List<string>();
+        await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename, pubname = $2 FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = topology.InsertOnlyPublication });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false)) tables.Add(r.GetString(0));
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                tables.Add(r.GetString(0));
+                if (r.GetBoolean(1)) insertOnly.Add(r.GetString(0));
+            }
         }
-        var problems = await Setup.ConflictRulesCheck.RunAsync(conn, link.Target.Name, topology.Options.Conflicts, tables, ct).ConfigureAwait(false);
+        var problems = await Setup.ConflictRulesCheck.RunAsync(conn, link.Target.Name, topology.Options.Conflicts, tables, insertOnly, ct).ConfigureAwait(false);
         if (problems.Count > 0) throw new ConfigurationException(problems);
     }
 
@@ -160,7 +168,10 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     try
                     {
                         while (await Task.WhenAny(arrival, Task.Delay(topology.Options.Conflicts.RetryInterval, time, ct)).ConfigureAwait(false) != arrival)
+                        {
+                            _lastRetry = time.GetUtcNow();
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
+                        }
                     }
                     catch
                     {
@@ -184,11 +195,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         current = begin.FinalLsn;
                         target.Begin(begin);
                         target.Careful = begin.FinalLsn == _carefulLsn;
-                        if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp, ct).ConfigureAwait(false);
+                        if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp - target.ClockOffset, ct).ConfigureAwait(false);
                         break;
                     // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
                     // Changes that other replication brought into the source are the source's own, and go on.
-                    case TransactionOrigin origin when origin.OriginName.StartsWith(topology.Options.Cluster + "_", StringComparison.Ordinal):
+                    case TransactionOrigin origin when _clusterOrigins.Contains(origin.OriginName):
                         skip = true;
                         Status.TransactionsSkippedAsEcho++;
                         break;
@@ -210,6 +221,12 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                             Log.TransactionApplied(logger, link.ToString(), new NpgsqlLogSequenceNumber(commit.EndLsn).ToString(), target.RowsApplied);
                         }
                         feedback.TransactionDone(commit.EndLsn);
+                        // A busy source never leaves the link idle: parked changes get their turn between transactions too.
+                        if (time.GetUtcNow() - _lastRetry > topology.Options.Conflicts.RetryInterval)
+                        {
+                            _lastRetry = time.GetUtcNow();
+                            Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
+                        }
                         Status.ConfirmedLsn = feedback.Confirmed;
                         Status.Conflicts = target.Conflicts;
                         Status.Parked = target.Parked;

@@ -55,11 +55,12 @@ public static class ClusterCheck
         if (problems.Count == 0)
         {
             var names = tables.Select(t => t.QualifiedName).ToHashSet();
+            var insertOnly = tables.Where(t => t.InsertOnly).Select(t => t.QualifiedName).ToHashSet();
             foreach (var node in options.Nodes)
             {
                 await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm check"));
                 await conn.OpenAsync(ct).ConfigureAwait(false);
-                problems.AddRange(await ConflictRulesCheck.RunAsync(conn, node.Name, options.Conflicts, names, ct).ConfigureAwait(false));
+                problems.AddRange(await ConflictRulesCheck.RunAsync(conn, node.Name, options.Conflicts, names, insertOnly, ct).ConfigureAwait(false));
             }
         }
         return new Result(problems.Distinct().ToList(), tables);

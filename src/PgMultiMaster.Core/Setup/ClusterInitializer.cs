@@ -128,8 +128,10 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         await using (var cmd = new NpgsqlCommand(
             """
             SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-            WHERE i.indrelid = to_regclass($1) AND (i.indisprimary OR i.indisreplident)
-            ORDER BY i.indisprimary DESC, array_position(i.indkey::int2[], a.attnum)
+            JOIN pg_class c ON c.oid = i.indrelid
+            -- the key apply finds rows by: the replica identity index if there is one, else the primary key
+            WHERE i.indrelid = to_regclass($1) AND (CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END)
+            ORDER BY array_position(i.indkey::int2[], a.attnum)
             """, conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });

@@ -15,15 +15,16 @@ public static class ConflictRulesCheck
     private static readonly HashSet<string> NeedOldRow =
         [nameof(Strategy.Delta), nameof(Strategy.ColumnMerge), nameof(Strategy.FirstWriterWins), nameof(Strategy.NodePriority)];
 
+    /// <param name="insertOnly">Replicated tables that only take inserts: no update conflicts, so no identity needed.</param>
     public static async Task<IReadOnlyList<string>> RunAsync(NpgsqlConnection conn, string node, ConflictOptions options,
-        IReadOnlyCollection<string> replicatedTables, CancellationToken ct)
+        IReadOnlyCollection<string> replicatedTables, IReadOnlyCollection<string> insertOnly, CancellationToken ct)
     {
         var problems = new List<string>();
         const string s = PgMultiMasterOptions.SectionName + ":Conflicts";
         await CheckFunctionAsync(conn, node, options.Default, $"{s}:Default", problems, ct).ConfigureAwait(false);
-        if (NeedOldRow.Contains(options.Default.Strategy) || options.Default.Types.Values.Any(NeedOldRow.Contains))
-            foreach (var table in replicatedTables.Where(t => !options.Tables.ContainsKey(t)))
-                await CheckFullIdentityAsync(conn, node, table, $"{s}:Default", options.Default.Strategy, problems, ct).ConfigureAwait(false);
+        if (NeedOldRow.Contains(options.Default.Strategy ?? "") || options.Default.Types.Values.Any(NeedOldRow.Contains))
+            foreach (var table in replicatedTables.Where(t => !insertOnly.Contains(t) && (!options.Tables.TryGetValue(t, out var r) || r.Strategy is null)))
+                await CheckFullIdentityAsync(conn, node, table, $"{s}:Default", options.Default.Strategy ?? "", problems, ct).ConfigureAwait(false);
 
         foreach (var (table, rule) in options.Tables)
         {
@@ -45,8 +46,8 @@ public static class ConflictRulesCheck
             if (rule.Strategy == nameof(Strategy.Delta))
                 foreach (var (column, info) in columns.Where(c => !c.Value.Key && !c.Value.Numeric && !rule.Columns.ContainsKey(c.Key)))
                     problems.Add($"{key}:Strategy: Delta applies to every non-key column, but '{column}' is {info.Type} on node '{node}'; give it a column rule.");
-            var needing = rule.Columns.Values.Append(rule.Strategy).Concat(rule.Types.Values).FirstOrDefault(NeedOldRow.Contains);
-            if (needing is not null)
+            var needing = rule.Columns.Values.Append(rule.Strategy ?? "").Concat(rule.Types.Values).FirstOrDefault(NeedOldRow.Contains);
+            if (needing is not null && !insertOnly.Contains(table))
                 await CheckFullIdentityAsync(conn, node, table, key, needing, problems, ct).ConfigureAwait(false);
         }
         return problems;

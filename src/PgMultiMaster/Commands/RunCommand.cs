@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using PgMultiMaster.Hosting;
@@ -14,7 +15,10 @@ internal static class RunCommand
         try
         {
             // The host handles Ctrl-C and SIGTERM: links stop, open target transactions roll back.
+            var worker = host.Services.GetRequiredService<NodeWorker>();
             await host.RunAsync();
+            if (worker.Failed)
+                throw new CliException("every link stopped for good; see the errors above.", 1);
             return 0;
         }
         catch (OptionsValidationException e)

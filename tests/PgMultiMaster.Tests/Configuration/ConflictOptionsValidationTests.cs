@@ -20,7 +20,7 @@ public sealed class ConflictOptionsValidationTests
     [Fact]
     public void Every_strategy_name_is_accepted_as_a_row_rule()
     {
-        foreach (var s in ConflictRule.Strategies)
+        foreach (var s in ConflictRule.Strategies.Where(s => s != "Delta"))
             Assert.Empty(Errors(c => c.Default = new ConflictRule { Strategy = s, Priority = ["east"], Function = "public.f" }));
     }
 
@@ -35,9 +35,17 @@ public sealed class ConflictOptionsValidationTests
     [Fact]
     public void Unknown_conflict_types_and_column_wise_rules_for_single_versions_are_refused()
     {
-        var errors = Errors(c => c.Default.Types = new() { ["update_gone"] = "KeepLocal", ["update_missing"] = "Delta" });
+        var errors = Errors(c => c.Default.Types = new() { ["update_gone"] = "KeepLocal", ["update_missing"] = "ColumnMerge", ["insert_exists"] = "Delta" });
         Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Conflicts:Default:Types:update_gone: unknown conflict type", StringComparison.Ordinal));
-        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Conflicts:Default:Types:update_missing: Delta merges the columns", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Conflicts:Default:Types:update_missing: ColumnMerge merges the columns", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("PgMultiMaster:Conflicts:Default:Types:insert_exists: Delta is for counter columns", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Delta_is_a_column_or_table_rule_not_a_default()
+    {
+        Assert.Contains(Errors(c => c.Default.Strategy = "Delta"), e => e.StartsWith("PgMultiMaster:Conflicts:Default: Delta is for counter columns", StringComparison.Ordinal));
+        Assert.Empty(Errors(c => c.Tables["public.counters"] = new TableConflictRule { Strategy = "Delta" }));
     }
 
     [Fact]
