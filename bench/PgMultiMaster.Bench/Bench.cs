@@ -112,6 +112,11 @@ internal sealed class Bench : IAsyncDisposable
         {
             var source = _a.ConnectionString(system);
             var target = _b.ConnectionString(system);
+            if (system == "pgmm" && _worker is null)
+            {
+                StartWorker();
+                await WaitSlotActiveAsync("bench_a_b");
+            }
             await Exec(source, "TRUNCATE acct; INSERT INTO acct SELECT g, 0 FROM generate_series(0, 10000) g");
             await WaitUntilAsync(async () => await Scalar<long>(target, "SELECT count(*) FROM acct") == 10001);
             if (system == "native")

@@ -70,6 +70,12 @@ internal sealed class TargetSession : IAsyncDisposable
                     Log.ReplicaRoleDenied(logger, link.ToString(), link.Target.Name);
                 }
             }
+            // Commits need not wait for the disk: the source slot is confirmed only past what the target has flushed
+            // (FeedbackGate), so a target crash loses nothing the source still has to send.
+            if (!options.Apply.SynchronousCommit)
+                await ExecAsync(conn, "SET synchronous_commit = off", ct).ConfigureAwait(false);
+            // Statements set pgmm.halt only with SET LOCAL semantics: every transaction starts from this value.
+            await ExecAsync(conn, "SET pgmm.halt = 'off'", ct).ConfigureAwait(false);
             // An origin is held by one session at a time: a previous worker's session still open makes this fail
             // (55006), and the link retries until the server has ended it.
             await using (var setup = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn))
@@ -177,9 +183,9 @@ internal sealed class TargetSession : IAsyncDisposable
     }
 
     /// <summary>Commits the target transaction together with the origin's progress; nothing to do if it applied no change.</summary>
-    public async Task CommitAsync(TransactionCommit commit, CancellationToken ct)
+    public async Task<bool> CommitAsync(TransactionCommit commit, CancellationToken ct)
     {
-        if (!_begun && _pending.Count == 0) return;
+        if (!_begun && _pending.Count == 0) return false;
         if (!_begun && !Careful)
         {
             // Common case: the whole transaction in one round trip. A conflict makes the halt check roll it back;
@@ -190,9 +196,9 @@ internal sealed class TargetSession : IAsyncDisposable
                 AddBegin(batch);
                 foreach (var segment in Segments(_pending)) batch.BatchCommands.Add(Command(segment));
                 AddCommit(batch, commit);
-                await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
                 Committed(commit, _pending.Count);
-                return;
+                return true;
             }
             catch (PostgresException e) when (e.SqlState == "PM001")
             {
@@ -204,10 +210,11 @@ internal sealed class TargetSession : IAsyncDisposable
         await using (var batch = new NpgsqlBatch(_conn))
         {
             AddCommit(batch, commit);
-            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
         }
         Committed(commit, 0);
         _ = sent;
+        return true;
     }
 
     private void Committed(TransactionCommit commit, int rows)
@@ -415,7 +422,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     delete.Parameters.Add(new NpgsqlParameter { Value = id });
                     finish.BatchCommands.Add(delete);
                     AddCommit(finish, new TransactionCommit(lsn, Progress, commitTs));
-                    await finish.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                    await ExecuteCommitAsync(finish, ct).ConfigureAwait(false);
                 }
                 _begun = false;
                 applied++;
@@ -450,17 +457,46 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         if (_begun) return;
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL pgmm.halt = 'off'"));
     }
 
     private void AddCommit(NpgsqlBatch batch, TransactionCommit commit)
     {
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pgmm.assert_not_halted()"));
-        var setup = new NpgsqlBatchCommand("SELECT pg_replication_origin_xact_setup($1, $2)");
+        // Refuses to commit a halted batch (pgmm.assert_not_halted raises), else records the origin's progress.
+        var setup = new NpgsqlBatchCommand(
+            "SELECT CASE WHEN current_setting('pgmm.halt') = 'on' THEN pgmm.assert_not_halted() END, pg_replication_origin_xact_setup($1, $2)");
         setup.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(commit.EndLsn), NpgsqlDbType = NpgsqlDbType.PgLsn });
         setup.Parameters.Add(new NpgsqlParameter { Value = commit.CommitTimestamp, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         batch.BatchCommands.Add(setup);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()"));
+    }
+
+    /// <summary>Target WAL position just after the last commit (its commit record ends before it).</summary>
+    public ulong LastCommitLsn { get; private set; }
+
+    /// <summary>How far the target has flushed its WAL, as last seen.</summary>
+    public ulong TargetFlushed { get; private set; }
+
+    // The commit batch ends with the positions query; every statement before it that returns rows is read past.
+    private async Task ExecuteCommitAsync(NpgsqlBatch batch, CancellationToken ct)
+    {
+        await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        do
+        {
+            if (reader.FieldCount == 2 && reader.GetDataTypeName(0) == "pg_lsn" && await reader.ReadAsync(ct).ConfigureAwait(false))
+            {
+                LastCommitLsn = (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(0);
+                TargetFlushed = (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
+            }
+        } while (await reader.NextResultAsync(ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Asks the target how far its WAL is flushed (between transactions).</summary>
+    public async Task<ulong> RefreshFlushedAsync(CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_flush_lsn()", _conn);
+        TargetFlushed = (ulong)(NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        return TargetFlushed;
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct)

@@ -54,4 +54,11 @@ public sealed class ApplyOptions
     /// ordinary triggers and foreign-key checks do not fire twice for a replicated change.
     /// </summary>
     public bool ReplicaRole { get; set; } = true;
+
+    /// <summary>
+    /// Wait for each applied commit to reach the target's disk. Off by default, as in PostgreSQL's own apply
+    /// worker: durability does not depend on it, because the source slot is confirmed only past what the target
+    /// has flushed.
+    /// </summary>
+    public bool SynchronousCommit { get; set; }
 }

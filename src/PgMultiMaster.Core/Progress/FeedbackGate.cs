@@ -4,18 +4,22 @@ using NpgsqlTypes;
 namespace PgMultiMaster.Progress;
 
 /// <summary>
-/// The one place that confirms the source slot. Two positions are kept apart: what was received, and what is
-/// durably applied. A transaction's end is confirmed only after its target COMMIT; between transactions the
-/// link is idle and everything received is done, so the received position is confirmed from a timer — otherwise
-/// the slot would hold WAL while only unreplicated tables change (as PostgreSQL's own apply worker does).
+/// The one place that confirms the source slot. Three positions are kept apart: what was received, what is applied
+/// on the target, and what is durable there. The target commits asynchronously (as PostgreSQL's own apply worker
+/// does), so a source transaction is confirmed only once the target has flushed WAL past its commit: a target crash
+/// loses nothing the source has let go of. Between transactions, with everything applied durable, the received
+/// position is confirmed from a timer — otherwise the slot would hold WAL while only unreplicated tables change.
 /// </summary>
 internal sealed class FeedbackGate : IDisposable
 {
     private readonly LogicalReplicationConnection _source;
     private readonly Timer _timer;
     private readonly Lock _lock = new();
+    // Applied source transactions (end LSN) waiting for the target to flush past their commit (target LSN).
+    private readonly Queue<(ulong SourceEnd, ulong TargetLsn)> _waiting = new();
     private bool _inTransaction;
     private ulong _confirmed;
+    private ulong _targetFlushed;
 
     public FeedbackGate(LogicalReplicationConnection source, TimeSpan interval, ulong startFrom)
     {
@@ -26,18 +30,45 @@ internal sealed class FeedbackGate : IDisposable
 
     public ulong Confirmed { get { lock (_lock) return _confirmed; } }
 
+    /// <summary>Applied transactions whose commit the target has not flushed yet.</summary>
+    public bool AwaitingFlush { get { lock (_lock) return _waiting.Count > 0; } }
+
     public void TransactionStarted()
     {
         lock (_lock) _inTransaction = true;
     }
 
-    /// <summary>The transaction ending at <paramref name="endLsn"/> is committed on the target, or needed nothing.</summary>
-    public void TransactionDone(ulong endLsn)
+    /// <summary>
+    /// The transaction ending at <paramref name="sourceEnd"/> is committed on the target at <paramref name="targetLsn"/>
+    /// (0 when it needed nothing written there: skipped as echo, or empty).
+    /// </summary>
+    public void TransactionDone(ulong sourceEnd, ulong targetLsn)
     {
         lock (_lock)
         {
             _inTransaction = false;
-            Confirm(endLsn);
+            _waiting.Enqueue((sourceEnd, targetLsn));
+            Release();
+        }
+    }
+
+    /// <summary>The target has flushed its WAL up to <paramref name="flushed"/>.</summary>
+    public void TargetFlushed(ulong flushed)
+    {
+        lock (_lock)
+        {
+            if (flushed > _targetFlushed) _targetFlushed = flushed;
+            Release();
+        }
+    }
+
+    // Confirms, in order, every transaction whose commit is durable on the target.
+    private void Release()
+    {
+        while (_waiting.TryPeek(out var next) && next.TargetLsn <= _targetFlushed)
+        {
+            _waiting.Dequeue();
+            Confirm(next.SourceEnd);
         }
     }
 
@@ -48,7 +79,7 @@ internal sealed class FeedbackGate : IDisposable
             // Npgsql raises LastReceivedLsn when a message arrives, before the loop sees it. That is safe: a Begin
             // or change message carries a position before its transaction's commit, which is then still sent
             // again after a restart; keepalives carry the walsender's sent position.
-            if (!_inTransaction) Confirm((ulong)_source.LastReceivedLsn);
+            if (!_inTransaction && _waiting.Count == 0) Confirm((ulong)_source.LastReceivedLsn);
         }
     }
 

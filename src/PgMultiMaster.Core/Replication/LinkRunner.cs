@@ -167,8 +167,12 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     var arrival = next.AsTask();
                     try
                     {
-                        while (await Task.WhenAny(arrival, Task.Delay(topology.Options.Conflicts.RetryInterval, time, ct)).ConfigureAwait(false) != arrival)
+                        // One timer for the whole wait (not one per message): it wakes the loop to learn how far the
+                        // target has flushed, and now and then to retry parked changes.
+                        while (await Task.WhenAny(arrival, Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
                         {
+                            if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
+                            if (time.GetUtcNow() - _lastRetry < topology.Options.Conflicts.RetryInterval) continue;
                             _lastRetry = time.GetUtcNow();
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
                         }
@@ -213,14 +217,16 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         await target.TruncateAsync(truncate, ct).ConfigureAwait(false);
                         break;
                     case TransactionCommit commit:
+                        var wrote = false;
                         if (!skip)
                         {
-                            await target.CommitAsync(commit, ct).ConfigureAwait(false);
+                            wrote = await target.CommitAsync(commit, ct).ConfigureAwait(false);
                             Status.TransactionsApplied++;
                             Status.RowsApplied = target.RowsApplied;
                             Log.TransactionApplied(logger, link.ToString(), new NpgsqlLogSequenceNumber(commit.EndLsn).ToString(), target.RowsApplied);
                         }
-                        feedback.TransactionDone(commit.EndLsn);
+                        feedback.TransactionDone(commit.EndLsn, wrote ? target.LastCommitLsn : 0);
+                        feedback.TargetFlushed(target.TargetFlushed);
                         // A busy source never leaves the link idle: parked changes get their turn between transactions too.
                         if (time.GetUtcNow() - _lastRetry > topology.Options.Conflicts.RetryInterval)
                         {
