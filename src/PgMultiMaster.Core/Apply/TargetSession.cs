@@ -31,6 +31,15 @@ internal sealed class TargetSession : IAsyncDisposable
     private readonly List<object> _pending = []; // RowChange or ParkRequest, not yet sent
     private readonly ApplyContext _ctx;
     private bool _begun;
+    private TransactionBegin? _currentBegin;
+
+    // Whole transactions waiting to be sent together, each still its own target transaction.
+    private readonly List<Queued> _queue = [];
+    private int _queuedStatements;
+
+    private sealed record Queued(TransactionBegin Begin, TransactionCommit Commit, List<object> Items, Action<ulong> OnCommitted);
+
+    private const int MaxQueuedTransactions = 200;
 
     /// <summary>End LSN of the last source transaction committed here (the origin's progress).</summary>
     public ulong Progress { get; private set; }
@@ -120,13 +129,118 @@ internal sealed class TargetSession : IAsyncDisposable
 
     public void Begin(TransactionBegin begin)
     {
+        _currentBegin = begin;
         _ctx.CommitTimestamp = begin.CommitTimestamp;
         _ctx.CommitLsn = begin.FinalLsn;
+    }
+
+    /// <summary>The transaction being received is wholly in memory and can be sent later with others.</summary>
+    public bool CanQueue => !_begun && !Careful && _pending.Count > 0 && _currentBegin is not null;
+
+    public bool HasQueue => _queue.Count > 0;
+
+    /// <summary>
+    /// Keeps the received transaction to send with the ones after it: one round trip for many transactions.
+    /// <paramref name="onCommitted"/> learns where the target committed it.
+    /// </summary>
+    public async Task QueueAsync(TransactionCommit commit, Action<ulong> onCommitted, CancellationToken ct)
+    {
+        _queue.Add(new Queued(_currentBegin!, commit, [.. _pending], onCommitted));
+        _queuedStatements += _pending.Count;
+        _pending.Clear();
+        if (_queue.Count >= MaxQueuedTransactions || _queuedStatements >= _options.Apply.BatchSize)
+            await FlushQueueAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends the queued transactions in one pipeline. A conflict or error in one of them rolls back only that one:
+    /// those before it are committed, it goes through the conflict path alone, and the rest are sent again.
+    /// </summary>
+    public async Task FlushQueueAsync(CancellationToken ct)
+    {
+        if (_queue.Count == 0) return;
+        // The transaction being received keeps its own state while the queued ones are sent.
+        var pending = _pending.ToList();
+        var (ts, lsn, begin) = (_ctx.CommitTimestamp, _ctx.CommitLsn, _currentBegin);
+        _pending.Clear();
+        try
+        {
+            while (_queue.Count > 0)
+            {
+                await using var batch = new NpgsqlBatch(_conn);
+                foreach (var q in _queue)
+                {
+                    Begin(q.Begin);
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                    foreach (var segment in Segments(q.Items)) batch.BatchCommands.Add(Command(segment, q.Items));
+                    AddCommit(batch, q.Commit, positions: q == _queue[^1]);
+                }
+                try
+                {
+                    await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
+                    foreach (var q in _queue) Done(q);
+                    _queue.Clear();
+                }
+                catch (PostgresException e) when (e.SqlState == "PM001" || IsDataError(e))
+                {
+                    await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
+                    // Which of them committed: exactly those the origin's progress has passed.
+                    ulong progress;
+                    await using (var position = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(false), pg_current_wal_insert_lsn()", _conn))
+                    await using (var r = await position.ExecuteReaderAsync(ct).ConfigureAwait(false))
+                    {
+                        await r.ReadAsync(ct).ConfigureAwait(false);
+                        progress = r.IsDBNull(0) ? 0 : (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(0);
+                        LastCommitLsn = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(1);
+                    }
+                    var failed = _queue.FindIndex(q => q.Commit.EndLsn > progress);
+                    if (failed < 0) throw; // all of them committed: nothing queued to blame, reconnect and resume
+                    foreach (var q in _queue.Take(failed)) Done(q);
+                    var culprit = _queue[failed];
+                    _queue.RemoveRange(0, failed + 1);
+                    if (e.SqlState != "PM001")
+                        throw new ApplyDataException(culprit.Begin.FinalLsn, e);
+                    // The conflict path, alone: halts, slow-path resolution and the commit.
+                    Begin(culprit.Begin);
+                    _pending.AddRange(culprit.Items);
+                    try
+                    {
+                        await FlushAsync(ct).ConfigureAwait(false);
+                        await using var commit = new NpgsqlBatch(_conn);
+                        AddCommit(commit, culprit.Commit);
+                        await ExecuteCommitAsync(commit, ct).ConfigureAwait(false);
+                    }
+                    catch (PostgresException inner) when (IsDataError(inner))
+                    {
+                        throw new ApplyDataException(culprit.Begin.FinalLsn, inner);
+                    }
+                    _begun = false;
+                    Done(culprit);
+                }
+            }
+        }
+        finally
+        {
+            _queue.Clear();
+            _queuedStatements = 0;
+            _pending.Clear();
+            _pending.AddRange(pending);
+            (_ctx.CommitTimestamp, _ctx.CommitLsn, _currentBegin) = (ts, lsn, begin);
+        }
+    }
+
+    private void Done(Queued q)
+    {
+        RowsApplied += q.Items.Count;
+        Parked += q.Items.Count(i => i is ParkRequest);
+        Progress = q.Commit.EndLsn;
+        q.OnCommitted(LastCommitLsn);
     }
 
     /// <summary>A relation was (re)described by the source: learn how to find its rows here.</summary>
     public async Task DescribeAsync(RelationInfo relation, CancellationToken ct)
     {
+        await FlushQueueAsync(ct).ConfigureAwait(false);
         await FlushAsync(ct).ConfigureAwait(false);
         _tables.Remove(relation.Id);
         _mismatched.Remove(relation.Id);
@@ -160,7 +274,10 @@ internal sealed class TargetSession : IAsyncDisposable
         }
         else _pending.Add(change);
         if (_pending.Count >= _options.Apply.BatchSize)
+        {
+            await FlushQueueAsync(ct).ConfigureAwait(false);
             await FlushAsync(ct).ConfigureAwait(false);
+        }
     }
 
     private bool IsKeyChange(RowChange c)
@@ -172,6 +289,7 @@ internal sealed class TargetSession : IAsyncDisposable
 
     public async Task TruncateAsync(TableTruncate truncate, CancellationToken ct)
     {
+        await FlushQueueAsync(ct).ConfigureAwait(false);
         await FlushAsync(ct).ConfigureAwait(false);
         var sql = "TRUNCATE " + string.Join(", ", truncate.Relations.Select(r => Quote.Table(r.Schema, r.Name)))
             + (truncate.RestartIdentity ? " RESTART IDENTITY" : "") + (truncate.Cascade ? " CASCADE" : "");
@@ -185,6 +303,7 @@ internal sealed class TargetSession : IAsyncDisposable
     /// <summary>Commits the target transaction together with the origin's progress; nothing to do if it applied no change.</summary>
     public async Task<bool> CommitAsync(TransactionCommit commit, CancellationToken ct)
     {
+        await FlushQueueAsync(ct).ConfigureAwait(false);
         if (!_begun && _pending.Count == 0) return false;
         if (!_begun && !Careful)
         {
@@ -362,6 +481,7 @@ internal sealed class TargetSession : IAsyncDisposable
     /// </summary>
     public async Task<int> RetryParkedAsync(TimeSpan interval, CancellationToken ct)
     {
+        await FlushQueueAsync(ct).ConfigureAwait(false);
         // A table fixed by hand since: its next changes apply instead of being parked.
         foreach (var (id, (relation, _)) in _mismatched.ToList())
         {
@@ -442,6 +562,13 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private sealed class StillParkedException(string message) : Exception(message);
 
+    /// <summary>A queued transaction failed on a data error: replay it change by change (careful mode).</summary>
+    public sealed class ApplyDataException(ulong finalLsn, PostgresException inner) : Exception(inner.Message, inner)
+    {
+        public ulong FinalLsn { get; } = finalLsn;
+        public PostgresException Error { get; } = inner;
+    }
+
     /// <summary>Errors caused by the data or schema (not the connection or the server's state): the change is parked.</summary>
     public static bool IsDataError(PostgresException e) =>
         e.SqlState[..2] is "22" or "23" or "42" or "P0" or "2F" or "39" or "44" or "0A" && e.SqlState != "PM001";
@@ -459,7 +586,7 @@ internal sealed class TargetSession : IAsyncDisposable
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
     }
 
-    private void AddCommit(NpgsqlBatch batch, TransactionCommit commit)
+    private void AddCommit(NpgsqlBatch batch, TransactionCommit commit, bool positions = true)
     {
         // Refuses to commit a halted batch (pgmm.assert_not_halted raises), else records the origin's progress.
         var setup = new NpgsqlBatchCommand(
@@ -468,7 +595,8 @@ internal sealed class TargetSession : IAsyncDisposable
         setup.Parameters.Add(new NpgsqlParameter { Value = commit.CommitTimestamp, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         batch.BatchCommands.Add(setup);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()"));
+        if (positions)
+            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()"));
     }
 
     /// <summary>Target WAL position just after the last commit (its commit record ends before it).</summary>

@@ -15,8 +15,15 @@ internal sealed class FeedbackGate : IDisposable
     private readonly LogicalReplicationConnection _source;
     private readonly Timer _timer;
     private readonly Lock _lock = new();
-    // Applied source transactions (end LSN) waiting for the target to flush past their commit (target LSN).
-    private readonly Queue<(ulong SourceEnd, ulong TargetLsn)> _waiting = new();
+    // Source transactions (end LSN) waiting for the target to commit them (target LSN unknown: ulong.MaxValue)
+    // and to flush past their commit.
+    private readonly Queue<Entry> _waiting = new();
+
+    private sealed class Entry(ulong sourceEnd, ulong targetLsn)
+    {
+        public ulong SourceEnd { get; } = sourceEnd;
+        public ulong TargetLsn { get; set; } = targetLsn;
+    }
     private bool _inTransaction;
     private ulong _confirmed;
     private ulong _targetFlushed;
@@ -47,9 +54,27 @@ internal sealed class FeedbackGate : IDisposable
         lock (_lock)
         {
             _inTransaction = false;
-            _waiting.Enqueue((sourceEnd, targetLsn));
+            _waiting.Enqueue(new Entry(sourceEnd, targetLsn));
             Release();
         }
+    }
+
+    /// <summary>
+    /// The transaction ending at <paramref name="sourceEnd"/> is queued for a pipelined send: nothing after it is
+    /// confirmed until the returned callback reports where the target committed it.
+    /// </summary>
+    public Action<ulong> TransactionQueued(ulong sourceEnd)
+    {
+        var entry = new Entry(sourceEnd, ulong.MaxValue);
+        lock (_lock)
+        {
+            _inTransaction = false;
+            _waiting.Enqueue(entry);
+        }
+        return targetLsn =>
+        {
+            lock (_lock) entry.TargetLsn = targetLsn;
+        };
     }
 
     /// <summary>The target has flushed its WAL up to <paramref name="flushed"/>.</summary>

@@ -161,15 +161,21 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             while (true)
             {
                 var next = messages.MoveNextAsync();
-                if (!next.IsCompleted && !inTransaction)
+                if (!next.IsCompleted && (!inTransaction || target.HasQueue))
                 {
                     // Idle between transactions: the target session is free to retry parked changes.
                     var arrival = next.AsTask();
                     try
                     {
+                        // Nothing more to read right now: send what is queued instead of waiting with it.
+                        if (target.HasQueue)
+                        {
+                            await target.FlushQueueAsync(ct).ConfigureAwait(false);
+                            feedback.TargetFlushed(target.TargetFlushed);
+                        }
                         // One timer for the whole wait (not one per message): it wakes the loop to learn how far the
                         // target has flushed, and now and then to retry parked changes.
-                        while (await Task.WhenAny(arrival, Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
+                        while (!inTransaction && await Task.WhenAny(arrival, Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
                         {
                             if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
                             if (time.GetUtcNow() - _lastRetry < topology.Options.Conflicts.RetryInterval) continue;
@@ -218,6 +224,16 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         break;
                     case TransactionCommit commit:
                         var wrote = false;
+                        if (!skip && target.CanQueue)
+                        {
+                            // Sent later, together with the transactions after it (see FlushQueueAsync).
+                            await target.QueueAsync(commit, feedback.TransactionQueued(commit.EndLsn), ct).ConfigureAwait(false);
+                            Status.TransactionsApplied++;
+                            feedback.TargetFlushed(target.TargetFlushed);
+                            Status.ConfirmedLsn = feedback.Confirmed;
+                            skip = false;
+                            break;
+                        }
                         if (!skip)
                         {
                             wrote = await target.CommitAsync(commit, ct).ConfigureAwait(false);
@@ -240,6 +256,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         break;
                 }
             }
+        }
+        catch (TargetSession.ApplyDataException e) when (_carefulLsn != e.FinalLsn)
+        {
+            _carefulLsn = e.FinalLsn;
+            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(e.FinalLsn)} failed ({e.Error.SqlState}: {e.Error.MessageText}); replaying it change by change", e);
         }
         catch (PostgresException e) when (TargetSession.IsDataError(e) && _carefulLsn != current)
         {
