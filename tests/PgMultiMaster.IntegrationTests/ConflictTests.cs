@@ -20,6 +20,15 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     private static async Task<List<string>> ConflictLog(Mesh mesh, string node) =>
         await mesh.RowsAsync(node, "SELECT conflict_type, table_name, resolution, remote_origin FROM pgmm.conflict_log ORDER BY id");
 
+    /// <summary>Writes a starting row set everywhere, then stops the workers so what follows is concurrent.</summary>
+    private static async Task ReplicateThenStopWorkers(Mesh mesh, string sql)
+    {
+        await mesh.ExecAsync("east", sql);
+        await mesh.StartAllWorkersAsync();
+        await mesh.AssertConvergedAsync();
+        foreach (var node in mesh.NodeNames) await mesh.StopWorkerAsync(node);
+    }
+
     private async Task<Mesh> TwoNodes(Action<PgMultiMasterOptions>? configure = null, string schema = Schema)
     {
         var mesh = await Mesh.CreateAsync(servers, output, schema, nodes: 2, configure: configure);
@@ -47,11 +56,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     public async Task Concurrent_updates_converge_to_the_last_writer()
     {
         await using var mesh = await TwoNodes();
-        await mesh.ExecAsync("east", "INSERT INTO items VALUES (1, 'base', 0, NULL)");
-        await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-        await mesh.StopWorkerAsync("east");
-        await mesh.StopWorkerAsync("west");
+        await ReplicateThenStopWorkers(mesh, "INSERT INTO items VALUES (1, 'base', 0, NULL)");
 
         await mesh.ExecAsync("west", "UPDATE items SET name = 'west first', qty = 1 WHERE id = 1");
         await mesh.ExecAsync("east", "UPDATE items SET name = 'east later', qty = 2 WHERE id = 1");
@@ -68,11 +73,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     public async Task An_update_racing_a_delete_converges_whichever_is_later()
     {
         await using var mesh = await TwoNodes();
-        await mesh.ExecAsync("east", "INSERT INTO items VALUES (1, 'a', 0, NULL), (2, 'b', 0, NULL)");
-        await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-        await mesh.StopWorkerAsync("east");
-        await mesh.StopWorkerAsync("west");
+        await ReplicateThenStopWorkers(mesh, "INSERT INTO items VALUES (1, 'a', 0, NULL), (2, 'b', 0, NULL)");
 
         // Row 1: delete first, update later → the update wins and the row comes back with its new values.
         await mesh.ExecAsync("east", "DELETE FROM items WHERE id = 1");
@@ -95,11 +96,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     public async Task A_delete_racing_a_delete_and_reinsert_converges_and_logs_delete_missing_and_insert_deleted()
     {
         await using var mesh = await TwoNodes();
-        await mesh.ExecAsync("east", "INSERT INTO items VALUES (1, 'old', 0, NULL)");
-        await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-        await mesh.StopWorkerAsync("east");
-        await mesh.StopWorkerAsync("west");
+        await ReplicateThenStopWorkers(mesh, "INSERT INTO items VALUES (1, 'old', 0, NULL)");
 
         await mesh.ExecAsync("west", "DELETE FROM items WHERE id = 1");
         await mesh.ExecAsync("east", "DELETE FROM items WHERE id = 1");
@@ -159,11 +156,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     public async Task Column_merge_keeps_each_nodes_change_to_different_columns()
     {
         await using var mesh = await TwoNodes(o => o.Conflicts.Tables["public.counters"] = new TableConflictRule { Strategy = "ColumnMerge" });
-        await mesh.ExecAsync("east", "INSERT INTO counters VALUES (1, 1, 'base')");
-        await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-        await mesh.StopWorkerAsync("east");
-        await mesh.StopWorkerAsync("west");
+        await ReplicateThenStopWorkers(mesh, "INSERT INTO counters VALUES (1, 1, 'base')");
 
         await mesh.ExecAsync("east", "UPDATE counters SET hits = 50 WHERE id = 1");
         await mesh.ExecAsync("west", "UPDATE counters SET label = 'renamed on west' WHERE id = 1");
@@ -178,11 +171,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     {
         await using var mesh = await TwoNodes(o => o.Conflicts.Tables["public.counters"] =
             new TableConflictRule { Strategy = "NodePriority", Priority = ["west", "east"] });
-        await mesh.ExecAsync("east", "INSERT INTO counters VALUES (1, 1, 'base')");
-        await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-        await mesh.StopWorkerAsync("east");
-        await mesh.StopWorkerAsync("west");
+        await ReplicateThenStopWorkers(mesh, "INSERT INTO counters VALUES (1, 1, 'base')");
 
         await mesh.ExecAsync("west", "UPDATE counters SET label = 'west, earlier' WHERE id = 1");
         await mesh.ExecAsync("east", "UPDATE counters SET label = 'east, later' WHERE id = 1");
