@@ -18,6 +18,8 @@ internal sealed class Bench : IAsyncDisposable
     private const string Table = """
         CREATE TABLE public.bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now());
         CREATE TABLE public.acct (id int PRIMARY KEY, balance bigint NOT NULL);
+        CREATE TABLE public.heartbeat (id int PRIMARY KEY, at timestamptz NOT NULL);
+        INSERT INTO public.heartbeat VALUES (1, now());
         """;
     private readonly string _root;
     private readonly LocalPostgresServer _a;
@@ -46,13 +48,13 @@ internal sealed class Bench : IAsyncDisposable
             await Exec(s.ConnectionString("native"), Table);
             await Exec(s.ConnectionString("pgmm"), Table);
         }
-        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk, public.acct");
+        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk, public.acct, public.heartbeat");
         await Exec(b.ConnectionString("native"),
             $"CREATE SUBSCRIPTION s CONNECTION 'host=127.0.0.1 port={a.Port} user=postgres dbname=native' PUBLICATION p WITH (copy_data = false)");
 
         var options = new PgMultiMasterOptions
         {
-            Cluster = "bench", Tables = ["public.bulk", "public.acct"],
+            Cluster = "bench", Tables = ["public.bulk", "public.acct", "public.heartbeat"],
             Nodes = [new() { Name = "a", ConnectionString = a.ConnectionString("pgmm") }, new() { Name = "b", ConnectionString = b.ConnectionString("pgmm") }],
         };
         await new ClusterInitializer(new ClusterTopology(options), NullLogger.Instance).InitAsync(CancellationToken.None);
@@ -152,6 +154,74 @@ internal sealed class Bench : IAsyncDisposable
             await WaitUntilAsync(async () => await Scalar<long>(target, "SELECT balance FROM acct WHERE id = 0") == -1);
             results.Add(new Result("single-row UPDATE backlog", system, transactions + 1, "tx", clock.Elapsed.TotalSeconds,
                 system == "pgmm" ? ProcessStats.CpuSeconds(_worker!.Id) - cpuBefore : null, system == "pgmm" ? ProcessStats.PeakRssMb(_worker!.Id) : null));
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Replication lag at a fixed load: <paramref name="rate"/> single-row UPDATE transactions per second on the
+    /// source, and a heartbeat row stamped with the source's clock every 100 ms; the target polls it and the lag is
+    /// the target's clock minus the stamp when a new stamp appears (same machine, one clock).
+    /// </summary>
+    public async Task<IReadOnlyList<Result>> LagAsync(int rate, TimeSpan duration)
+    {
+        var results = new List<Result>();
+        foreach (var system in new[] { "native", "pgmm" })
+        {
+            if (system == "pgmm" && _worker is null)
+            {
+                StartWorker();
+                await WaitSlotActiveAsync("bench_a_b");
+            }
+            var source = _a.ConnectionString(system);
+            var target = _b.ConnectionString(system);
+            await Exec(source, "INSERT INTO acct SELECT g, 0 FROM generate_series(0, 10000) g ON CONFLICT DO NOTHING");
+            using var stop = new CancellationTokenSource(duration);
+            var load = Task.Run(async () =>
+            {
+                await using var conn = new NpgsqlConnection(source);
+                await conn.OpenAsync();
+                var clock = Stopwatch.StartNew();
+                for (long i = 0; !stop.IsCancellationRequested; i++)
+                {
+                    var due = TimeSpan.FromSeconds((double)i / rate);
+                    if (due > clock.Elapsed) await Task.Delay(due - clock.Elapsed);
+                    await using var cmd = new NpgsqlCommand($"UPDATE acct SET balance = balance + 1 WHERE id = {i % 10000}", conn);
+                    await cmd.ExecuteNonQueryAsync();
+                }
+            });
+            var beat = Task.Run(async () =>
+            {
+                await using var conn = new NpgsqlConnection(source);
+                await conn.OpenAsync();
+                while (!stop.IsCancellationRequested)
+                {
+                    await using var cmd = new NpgsqlCommand("UPDATE heartbeat SET at = clock_timestamp() WHERE id = 1", conn);
+                    await cmd.ExecuteNonQueryAsync();
+                    await Task.Delay(100);
+                }
+            });
+            var lags = new List<double>();
+            await using (var conn = new NpgsqlConnection(target))
+            {
+                await conn.OpenAsync();
+                DateTime last = default;
+                while (!stop.IsCancellationRequested)
+                {
+                    await using var cmd = new NpgsqlCommand("SELECT at, clock_timestamp() FROM heartbeat WHERE id = 1", conn);
+                    await using var r = await cmd.ExecuteReaderAsync();
+                    await r.ReadAsync();
+                    var at = r.GetDateTime(0);
+                    if (at != last && last != default) lags.Add((r.GetDateTime(1) - at).TotalMilliseconds);
+                    last = at;
+                }
+            }
+            await Task.WhenAll(load, beat);
+            lags.Sort();
+            Console.WriteLine($"{system} worst lags ms: {string.Join(", ", lags.TakeLast(8).Select(l => l.ToString("0")))}");
+            double P(double q) => lags.Count == 0 ? double.NaN : lags[(int)Math.Min(lags.Count - 1, Math.Floor(q * lags.Count))];
+            results.Add(new Result($"lag at {rate} tx/s (heartbeat every 100 ms)", system, lags.Count, "beats", duration.TotalSeconds)
+                { LagP50Ms = P(0.50), LagP99Ms = P(0.99) });
         }
         return results;
     }

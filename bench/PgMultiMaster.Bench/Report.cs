@@ -12,14 +12,15 @@ internal static class Report
         Directory.CreateDirectory(outDir);
         var sb = new StringBuilder();
         sb.AppendLine(machine).AppendLine();
-        sb.AppendLine("| workload | system | units | seconds | rate | ratio vs native | worker CPU s / 100k | worker peak RSS MB |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| workload | system | units | seconds | rate | ratio vs native | lag p50 / p99 ms | worker CPU s / 100k | worker peak RSS MB |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
             var native = results.FirstOrDefault(n => n.Workload == r.Workload && n.System == "native");
-            var ratio = native is null || r.System == "native" ? "" : (r.PerSecond / native.PerSecond).ToString("0.00", CultureInfo.InvariantCulture);
+            var ratio = native is null || r.System == "native" || r.LagP50Ms is not null ? "" : (r.PerSecond / native.PerSecond).ToString("0.00", CultureInfo.InvariantCulture);
+            var lag = r.LagP50Ms is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{r.LagP50Ms:0.0} / {r.LagP99Ms:0.0}");
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Workload} | {r.System} | {r.Units:N0} {r.Unit} | {r.Seconds:0.00} | {r.PerSecond:N0} {r.Unit}/s | {ratio} | {r.CpuPer100k:0.00} | {r.PeakRssMb:0} |");
+                $"| {r.Workload} | {r.System} | {r.Units:N0} {r.Unit} | {r.Seconds:0.00} | {r.PerSecond:N0} {r.Unit}/s | {ratio} | {lag} | {r.CpuPer100k:0.00} | {r.PeakRssMb:0} |");
         }
         var table = sb.ToString();
         Console.WriteLine(table);

@@ -6,5 +6,7 @@ internal sealed record Result(
     double? WorkerCpuSeconds = null, double? PeakRssMb = null)
 {
     public double PerSecond => Units / Seconds;
+    public double? LagP50Ms { get; init; }
+    public double? LagP99Ms { get; init; }
     public double? CpuPer100k => WorkerCpuSeconds is null ? null : WorkerCpuSeconds / Units * 100_000;
 }

@@ -41,6 +41,10 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private const int MaxQueuedTransactions = 200;
 
+    // A steady stream never leaves the source idle: bound how long a queued transaction may wait for company.
+    private static readonly TimeSpan MaxQueueDelay = TimeSpan.FromMilliseconds(2);
+    private long _queueStarted;
+
     /// <summary>End LSN of the last source transaction committed here (the origin's progress).</summary>
     public ulong Progress { get; private set; }
 
@@ -145,10 +149,12 @@ internal sealed class TargetSession : IAsyncDisposable
     /// </summary>
     public async Task QueueAsync(TransactionCommit commit, Action<ulong> onCommitted, CancellationToken ct)
     {
+        if (_queue.Count == 0) _queueStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         _queue.Add(new Queued(_currentBegin!, commit, [.. _pending], onCommitted));
         _queuedStatements += _pending.Count;
         _pending.Clear();
-        if (_queue.Count >= MaxQueuedTransactions || _queuedStatements >= _options.Apply.BatchSize)
+        if (_queue.Count >= MaxQueuedTransactions || _queuedStatements >= _options.Apply.BatchSize
+            || System.Diagnostics.Stopwatch.GetElapsedTime(_queueStarted) > MaxQueueDelay)
             await FlushQueueAsync(ct).ConfigureAwait(false);
     }
 
