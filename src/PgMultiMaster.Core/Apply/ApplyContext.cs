@@ -6,7 +6,6 @@ namespace PgMultiMaster.Apply;
 internal sealed class ApplyContext
 {
     public required string SourceNode { get; init; }
-    public required string TargetNode { get; init; }
     public required string OriginName { get; init; }
     /// <summary>The source's replication origin id on the target: rows it last wrote carry this roident.</summary>
     public required uint SourceRoident { get; init; }

@@ -108,7 +108,7 @@ internal sealed class TargetSession : IAsyncDisposable
                 }
             var ctx = new ApplyContext
             {
-                SourceNode = link.Source.Name, TargetNode = link.Target.Name, OriginName = link.OriginName,
+                SourceNode = link.Source.Name, OriginName = link.OriginName,
                 SourceRoident = nodes.First(n => n.Value == link.Source.Name && n.Key != 0).Key, NodeByRoident = nodes,
             };
 
@@ -330,7 +330,6 @@ internal sealed class TargetSession : IAsyncDisposable
                 await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
             }
         }
-        var sent = _pending.Count;
         await FlushAsync(ct).ConfigureAwait(false);
         await using (var batch = new NpgsqlBatch(_conn))
         {
@@ -338,7 +337,6 @@ internal sealed class TargetSession : IAsyncDisposable
             await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
         }
         Committed(commit, 0);
-        _ = sent;
         return true;
     }
 

@@ -44,10 +44,6 @@ public sealed class TableRules
 
     public IReadOnlyDictionary<string, string> Columns => _table?.Columns ?? [];
 
-    /// <summary>Does any rule of this table merge columns from both sides (needs the remote old row)?</summary>
-    public bool NeedsOldImage =>
-        Columns.Values.Concat([_table?.Strategy ?? _default.Strategy ?? ""]).Any(s => s is nameof(Strategy.Delta) or nameof(Strategy.ColumnMerge));
-
     public IEnumerable<string> DeltaColumns =>
         Columns.Where(c => c.Value == nameof(Strategy.Delta)).Select(c => c.Key);
 

@@ -13,7 +13,7 @@ public static class CatchUp
         var targets = new Dictionary<string, ulong>();
         foreach (var node in topology.Options.Nodes)
         {
-            await using var conn = await OpenAsync(node.ConnectionString, ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm catch-up", ct).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_lsn()", conn);
             targets[node.Name] = (ulong)(NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
@@ -23,11 +23,12 @@ public static class CatchUp
         while (true)
         {
             behind.Clear();
-            foreach (var link in topology.AllLinks())
+            foreach (var node in topology.Options.Nodes)
             {
-                var confirmed = await ConfirmedAsync(link, ct).ConfigureAwait(false);
-                if (confirmed < targets[link.Source.Name])
-                    behind.Add($"{link} at {new NpgsqlLogSequenceNumber(confirmed)} (needs {new NpgsqlLogSequenceNumber(targets[link.Source.Name])})");
+                var links = topology.LinksFrom(node.Name);
+                var confirmed = await ConfirmedAsync(node.ConnectionString, links.Select(l => l.SlotName).ToArray(), ct).ConfigureAwait(false);
+                foreach (var link in links.Where(l => confirmed.GetValueOrDefault(l.SlotName) < targets[node.Name]))
+                    behind.Add($"{link} at {new NpgsqlLogSequenceNumber(confirmed.GetValueOrDefault(link.SlotName))} (needs {new NpgsqlLogSequenceNumber(targets[node.Name])})");
             }
             if (behind.Count == 0) return;
             if (clock.Elapsed > timeout)
@@ -36,26 +37,24 @@ public static class CatchUp
         }
     }
 
-    /// <summary>The slot's confirmed position (0 if the slot or server is unavailable).</summary>
-    public static async Task<ulong> ConfirmedAsync(Link link, CancellationToken ct)
+    /// <summary>The confirmed position of each named slot on one node (none while the node is unavailable).</summary>
+    private static async Task<Dictionary<string, ulong>> ConfirmedAsync(string connectionString, string[] slots, CancellationToken ct)
     {
+        var confirmed = new Dictionary<string, ulong>();
         try
         {
-            await using var conn = await OpenAsync(link.Source.ConnectionString, ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", conn);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = link.SlotName });
-            return await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
+            await using var conn = await ConnectionStrings.OpenAdminAsync(connectionString, "pgmm catch-up", ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand(
+                "SELECT slot_name::text, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = ANY($1) AND confirmed_flush_lsn IS NOT NULL", conn);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = slots });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+                confirmed[r.GetString(0)] = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(1);
         }
         catch (NpgsqlException)
         {
-            return 0;
+            // A node that is down has confirmed nothing as far as this wait is concerned.
         }
-    }
-
-    private static async Task<NpgsqlConnection> OpenAsync(string cs, CancellationToken ct)
-    {
-        var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(cs, "pgmm catch-up"));
-        await conn.OpenAsync(ct).ConfigureAwait(false);
-        return conn;
+        return confirmed;
     }
 }

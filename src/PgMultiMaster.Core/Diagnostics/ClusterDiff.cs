@@ -21,8 +21,7 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         var sums = new Dictionary<(string Node, string Schema, string Table), TableChecksum>();
         foreach (var node in nodes)
         {
-            await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm diff"));
-            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
             await using (var cmd = new NpgsqlCommand("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
             {
                 cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
@@ -32,8 +31,7 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         }
         foreach (var node in nodes)
         {
-            await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm diff"));
-            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
             foreach (var (schema, table) in tables)
             {
                 try { sums[(node.Name, schema, table)] = await TableChecksum.ComputeAsync(conn, schema, table, ct).ConfigureAwait(false); }

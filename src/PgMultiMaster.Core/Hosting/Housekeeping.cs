@@ -39,8 +39,7 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
         foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node))
             await SamplePeerAsync(peer, ct).ConfigureAwait(false);
 
-        await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(topology.NodeNamed(node).ConnectionString, "pgmm housekeeping"));
-        await conn.OpenAsync(ct).ConfigureAwait(false);
+        await using var conn = await ConnectionStrings.OpenAdminAsync(topology.NodeNamed(node).ConnectionString, "pgmm housekeeping", ct).ConfigureAwait(false);
         await using (var trim = new NpgsqlCommand("DELETE FROM pgmm.conflict_log WHERE logged_at < clock_timestamp() - $1::interval", conn))
         {
             trim.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Conflicts.LogRetention });
@@ -67,8 +66,7 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
     {
         try
         {
-            await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(peer.ConnectionString, "pgmm housekeeping"));
-            await conn.OpenAsync(ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(peer.ConnectionString, "pgmm housekeeping", ct).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand(
                 "SELECT clock_timestamp(), pg_current_wal_lsn(), (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1)", conn);
             cmd.Parameters.Add(new NpgsqlParameter { Value = topology.SlotName(peer.Name, node) });

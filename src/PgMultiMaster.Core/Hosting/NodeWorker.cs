@@ -13,13 +13,8 @@ namespace PgMultiMaster.Hosting;
 /// </summary>
 public sealed class NodeWorker : BackgroundService
 {
-    private readonly ILoggerFactory _loggers;
-    private readonly TimeProvider _time;
-
     public NodeWorker(IOptions<PgMultiMasterOptions> options, ILoggerFactory loggers, TimeProvider time)
     {
-        _loggers = loggers;
-        _time = time;
         var topology = new ClusterTopology(options.Value);
         _housekeeping = new Housekeeping(topology, options.Value.Node!, loggers.CreateLogger("PgMultiMaster.Housekeeping"), time);
         Links = topology.LinksFrom(options.Value.Node!)

@@ -36,8 +36,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     /// <summary>The conflict rules must fit the target's catalog (tables, columns, identity, functions) before anything applies.</summary>
     private async Task CheckRulesAsync(CancellationToken ct)
     {
-        await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(link.Target.ConnectionString, "pgmm check"));
-        await conn.OpenAsync(ct).ConfigureAwait(false);
+        await using var conn = await ConnectionStrings.OpenAdminAsync(link.Target.ConnectionString, "pgmm check", ct).ConfigureAwait(false);
         var tables = new List<string>();
         var insertOnly = new List<string>();
         await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename, pubname = $2 FROM pg_publication_tables WHERE pubname = ANY($1)", conn))

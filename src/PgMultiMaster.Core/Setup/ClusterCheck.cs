@@ -33,8 +33,7 @@ public static class ClusterCheck
         {
             try
             {
-                await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm check"));
-                await conn.OpenAsync(ct).ConfigureAwait(false);
+                await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm check", ct).ConfigureAwait(false);
                 var catalog = await NodeCatalog.ReadAsync(conn, ct).ConfigureAwait(false);
                 catalogs[node.Name] = catalog;
                 problems.AddRange(CheckSettings(topology, node.Name, catalog));
@@ -58,8 +57,7 @@ public static class ClusterCheck
             var insertOnly = tables.Where(t => t.InsertOnly).Select(t => t.QualifiedName).ToHashSet();
             foreach (var node in options.Nodes)
             {
-                await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm check"));
-                await conn.OpenAsync(ct).ConfigureAwait(false);
+                await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm check", ct).ConfigureAwait(false);
                 problems.AddRange(await ConflictRulesCheck.RunAsync(conn, node.Name, options.Conflicts, names, insertOnly, ct).ConfigureAwait(false));
             }
         }

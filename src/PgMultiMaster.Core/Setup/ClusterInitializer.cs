@@ -21,7 +21,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
 
         foreach (var node in topology.Options.Nodes)
         {
-            await using var conn = await OpenAsync(node, ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
             var applied = await SchemaScripts.ApplyAsync(conn, ct).ConfigureAwait(false);
             if (applied.Count > 0)
                 Log.Setup(logger, $"node '{node.Name}': pgmm schema at version {applied[^1]}");
@@ -40,7 +40,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         // each on a connection that holds nothing open anywhere else, so init cannot deadlock across nodes.
         foreach (var link in topology.AllLinks())
         {
-            await using var conn = await OpenAsync(link.Source, ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
             await CreateSlotAsync(conn, link, ct).ConfigureAwait(false);
         }
         return check.Tables;
@@ -51,7 +51,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
     {
         foreach (var node in topology.Options.Nodes)
         {
-            await using var conn = await OpenAsync(node, ct).ConfigureAwait(false);
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
             foreach (var link in topology.LinksFrom(node.Name))
                 await ExecAsync(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", ct, link.SlotName).ConfigureAwait(false);
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
@@ -175,21 +175,6 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         }
         Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
         await ExecAsync(conn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);
-    }
-
-    private static async Task<NpgsqlConnection> OpenAsync(NodeOptions node, CancellationToken ct)
-    {
-        var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm init"));
-        try
-        {
-            await conn.OpenAsync(ct).ConfigureAwait(false);
-            return conn;
-        }
-        catch
-        {
-            await conn.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)

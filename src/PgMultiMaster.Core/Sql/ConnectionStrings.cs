@@ -27,6 +27,22 @@ public static class ConnectionStrings
     public static string ForAdmin(string configured, string applicationName) =>
         Build(configured, applicationName, b => b.Pooling = false);
 
+    /// <summary>An open connection for catalog queries and setup (the caller disposes it).</summary>
+    public static async Task<NpgsqlConnection> OpenAdminAsync(string configured, string applicationName, CancellationToken ct)
+    {
+        var conn = new NpgsqlConnection(ForAdmin(configured, applicationName));
+        try
+        {
+            await conn.OpenAsync(ct).ConfigureAwait(false);
+            return conn;
+        }
+        catch
+        {
+            await conn.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     private static string Build(string configured, string applicationName, Action<NpgsqlConnectionStringBuilder> tune)
     {
         var b = new NpgsqlConnectionStringBuilder(configured) { ApplicationName = applicationName };

@@ -19,8 +19,7 @@ internal static class NodeQuery
 
     public static async Task<List<string[]>> RowsAsync(NodeOptions node, string sql, IEnumerable<object?> args, CancellationToken ct)
     {
-        await using var conn = new NpgsqlConnection(ConnectionStrings.ForAdmin(node.ConnectionString, "pgmm cli"));
-        await conn.OpenAsync(ct);
+        await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm cli", ct);
         await using var cmd = new NpgsqlCommand(sql, conn);
         foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
         await using var r = await cmd.ExecuteReaderAsync(ct);
