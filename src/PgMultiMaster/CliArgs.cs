@@ -12,13 +12,14 @@ internal sealed class CliException(string message, int exitCode = 2) : Exception
 /// <summary>Flags of one invocation and the configuration they select.</summary>
 internal sealed class CliArgs
 {
-    private static readonly HashSet<string> BooleanFlags = ["--keep", "--yes", "--all", "--wait"];
+    private static readonly HashSet<string> BooleanFlags = ["--keep", "--yes", "--all", "--wait", "--json"];
     private static readonly Dictionary<string, string> SwitchMappings = new()
     {
         ["--node"] = $"{PgMultiMasterOptions.SectionName}:Node",
         ["--cluster"] = $"{PgMultiMasterOptions.SectionName}:Cluster",
         ["--seconds"] = "Demo:Seconds",
         ["--dir"] = "Demo:Dir",
+        ["--port"] = "Demo:Port",
         ["--table"] = "Query:Table",
         ["--type"] = "Query:Type",
         ["--since"] = "Query:Since",

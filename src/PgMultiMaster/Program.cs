@@ -18,6 +18,7 @@ try
         "diff" => await DiffCommand.RunAsync(CliArgs.Parse(rest), cts.Token),
         "uninstall" => await UninstallCommand.RunAsync(CliArgs.Parse(rest), cts.Token),
         "demo" => await DemoCommand.RunAsync(CliArgs.Parse(rest), cts.Token),
+        "status" => await StatusCommand.RunAsync(CliArgs.Parse(rest), cts.Token),
         "conflicts" => await ConflictsCommand.RunAsync(CliArgs.Parse(rest), cts.Token),
         "dead-letter" => await DeadLetterCommand.RunAsync(rest.FirstOrDefault() ?? "list", CliArgs.Parse(rest.Skip(1).ToArray()), cts.Token),
         "help" or "--help" or "-h" => Usage.Print(Console.Out, 0),

@@ -12,7 +12,8 @@ namespace PgMultiMaster.Apply;
 /// </summary>
 internal static class ConflictHandler
 {
-    public static async Task<(ConflictType Type, bool Parked)> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
+    /// <returns>The conflict's type and how it was resolved (as written to the conflict log; <c>dead_letter</c>: parked).</returns>
+    public static async Task<(ConflictType Type, string Resolution)> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
     {
         var keyRow = c.Kind == ChangeKind.Delete ? c.Old! : c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
         var (localJson, local, localVersion, tombstone) = await ReadLocalAsync(conn, t, keyRow, ctx, ct).ConfigureAwait(false);
@@ -39,7 +40,7 @@ internal static class ConflictHandler
 
         batch.BatchCommands.Add(Log(t, c, conflict, resolution.Rule, resolutionName, localJson, ctx));
         await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        return (type, outcome == Outcome.DeadLetter);
+        return (type, outcome == Outcome.DeadLetter ? "dead_letter" : resolutionName);
     }
 
     private static string Write(NpgsqlBatch batch, TargetTable t, RowChange c, Conflict conflict, Resolution resolution, ApplyContext ctx, ref Outcome outcome)

@@ -5,6 +5,8 @@ using PgMultiMaster.Configuration;
 using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;
 using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Monitoring;
+using PgMultiMaster.Replication;
 using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
 
@@ -48,25 +50,27 @@ internal sealed class TargetSession : IAsyncDisposable
     /// <summary>End LSN of the last source transaction committed here (the origin's progress).</summary>
     public ulong Progress { get; private set; }
 
-    public long RowsApplied { get; private set; }
-
     /// <summary>Target server clock minus this process's clock, sampled when the session opened.</summary>
     public TimeSpan ClockOffset { get; private set; }
-    public long Conflicts { get; private set; }
-    public long Parked { get; private set; }
 
     /// <summary>Apply this transaction change by change in savepoints, parking what fails (set after an error).</summary>
     public bool Careful { get; set; }
 
-    private TargetSession(NpgsqlConnection conn, Link link, PgMultiMasterOptions options, ApplyContext ctx)
+    // Totals kept across reconnects, and what the open target transaction has sent so far (counted if it commits).
+    private readonly LinkStatus _status;
+    private LinkCounters Counters => _status.Counters;
+    private readonly RowTally _tally = new();
+
+    private TargetSession(NpgsqlConnection conn, Link link, PgMultiMasterOptions options, ApplyContext ctx, LinkStatus status)
     {
         _conn = conn;
         _link = link;
         _options = options;
         _ctx = ctx;
+        _status = status;
     }
 
-    public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, ILogger logger, CancellationToken ct)
+    public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, LinkStatus status, ILogger logger, CancellationToken ct)
     {
         var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, $"pgmm apply {link}"));
         try
@@ -112,7 +116,7 @@ internal sealed class TargetSession : IAsyncDisposable
                 SourceRoident = nodes.First(n => n.Value == link.Source.Name && n.Key != 0).Key, NodeByRoident = nodes,
             };
 
-            var session = new TargetSession(conn, link, options, ctx);
+            var session = new TargetSession(conn, link, options, ctx, status);
             await using (var progress = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(true), clock_timestamp()", conn))
             {
                 var sent = DateTime.UtcNow;
@@ -221,6 +225,7 @@ internal sealed class TargetSession : IAsyncDisposable
                         throw new ApplyDataException(culprit.Begin.FinalLsn, inner);
                     }
                     _begun = false;
+                    _tally.Clear(); // counted from its items
                     Done(culprit);
                 }
             }
@@ -237,10 +242,18 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private void Done(Queued q)
     {
-        RowsApplied += q.Items.Count;
-        Parked += q.Items.Count(i => i is ParkRequest);
-        Progress = q.Commit.EndLsn;
+        Counters.AddRows(q.Items);
+        Counters.AddParked(q.Items.Count(i => i is ParkRequest));
+        Applied(q.Commit);
         q.OnCommitted(LastCommitLsn);
+    }
+
+    private void Applied(TransactionCommit commit)
+    {
+        Progress = commit.EndLsn;
+        var now = DateTimeOffset.UtcNow;
+        _status.LastApplyDelay = now.UtcDateTime - commit.CommitTimestamp;
+        _status.LastAppliedAt = now;
     }
 
     /// <summary>A relation was (re)described by the source: learn how to find its rows here.</summary>
@@ -322,7 +335,8 @@ internal sealed class TargetSession : IAsyncDisposable
                 foreach (var segment in Segments(_pending)) batch.BatchCommands.Add(Command(segment));
                 AddCommit(batch, commit);
                 await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
-                Committed(commit, _pending.Count);
+                Counters.AddRows(_pending);
+                Committed(commit);
                 return true;
             }
             catch (PostgresException e) when (e.SqlState == "PM001")
@@ -336,24 +350,25 @@ internal sealed class TargetSession : IAsyncDisposable
             AddCommit(batch, commit);
             await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
         }
-        Committed(commit, 0);
+        Committed(commit);
         return true;
     }
 
-    private void Committed(TransactionCommit commit, int rows)
+    private void Committed(TransactionCommit commit)
     {
-        Parked += _pending.Count(i => i is ParkRequest);
-        RowsApplied += rows;
+        Counters.AddParked(_pending.Count(i => i is ParkRequest) + _tally.Parked);
+        Counters.AddRows(_tally);
         _pending.Clear();
         _begun = false;
         Careful = false;
-        Progress = commit.EndLsn;
+        Applied(commit);
     }
 
     /// <summary>Abandons an open transaction (after a failure, or when the stream broke mid-transaction).</summary>
     public async Task RollbackAsync()
     {
         _pending.Clear();
+        _tally.Clear();
         if (!_begun) return;
         _begun = false;
         if (_conn.FullState != System.Data.ConnectionState.Open) return;
@@ -380,7 +395,7 @@ internal sealed class TargetSession : IAsyncDisposable
         while (items.Count > 0)
         {
             var (conflicts, resumeAt) = await SendGuardedAsync(items, ct).ConfigureAwait(false);
-            RowsApplied += resumeAt - conflicts.Count;
+            _tally.Add(items, resumeAt);
             foreach (var conflict in conflicts) await ResolveAsync(conflict, ct).ConfigureAwait(false);
             if (resumeAt >= items.Count) return;
             items = items.Skip(resumeAt).ToList();
@@ -446,8 +461,14 @@ internal sealed class TargetSession : IAsyncDisposable
     private async Task ResolveAsync(object item, CancellationToken ct)
     {
         var change = (RowChange)item; // a parked item never halts first: it only fails when already halted
-        if ((await ConflictHandler.HandleAsync(_conn, _tables[change.Relation.Id], change, _ctx, ct).ConfigureAwait(false)).Parked) Parked++;
-        Conflicts++;
+        var (type, resolution) = await ConflictHandler.HandleAsync(_conn, _tables[change.Relation.Id], change, _ctx, ct).ConfigureAwait(false);
+        Counted(change, type, resolution);
+    }
+
+    private void Counted(RowChange change, ConflictType type, string resolution)
+    {
+        if (resolution == "dead_letter") Counters.AddParked(1);
+        Counters.AddConflict(change.Relation.QualifiedName, type.Name(), resolution);
     }
 
     /// <summary>After an error, each change in its own savepoint: what still fails is parked with the error.</summary>
@@ -465,7 +486,7 @@ internal sealed class TargetSession : IAsyncDisposable
             var (conflicts, _) = await SendGuardedAsync([item], ct).ConfigureAwait(false);
             foreach (var conflict in conflicts) await ResolveAsync(conflict, ct).ConfigureAwait(false);
             await ExecAsync(_conn, "RELEASE SAVEPOINT pgmm_change", ct).ConfigureAwait(false);
-            RowsApplied++;
+            _tally.Add([item], 1);
         }
         catch (PostgresException e) when (IsDataError(e) && item is RowChange change)
         {
@@ -475,7 +496,7 @@ internal sealed class TargetSession : IAsyncDisposable
             await using var park = new NpgsqlBatch(_conn);
             park.BatchCommands.Add(DeadLetters.Park(new ParkRequest(change, type, $"{e.SqlState}: {e.MessageText}", Retryable: true), _ctx, guarded: false));
             await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            Parked++;
+            _tally.Parked++;
         }
     }
 
@@ -537,8 +558,12 @@ internal sealed class TargetSession : IAsyncDisposable
                     _begun = true;
                     var ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
                     await reader.DisposeAsync().ConfigureAwait(false);
-                    if (!ok && (await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false)).Parked)
-                        throw new StillParkedException("the rules park it again: the conflict remains");
+                    if (!ok)
+                    {
+                        var (type, resolution) = await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false);
+                        if (resolution == "dead_letter") throw new StillParkedException("the rules park it again: the conflict remains");
+                        Counters.AddConflict(table.Relation.QualifiedName, type.Name(), resolution);
+                    }
                 }
                 await using (var finish = new NpgsqlBatch(_conn))
                 {
@@ -611,6 +636,13 @@ internal sealed class TargetSession : IAsyncDisposable
 
     // The commit batch ends with the positions query; every statement before it that returns rows is read past.
     private async Task ExecuteCommitAsync(NpgsqlBatch batch, CancellationToken ct)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        await ExecuteAndReadPositionsAsync(batch, ct).ConfigureAwait(false);
+        Counters.RecordApply(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+    }
+
+    private async Task ExecuteAndReadPositionsAsync(NpgsqlBatch batch, CancellationToken ct)
     {
         await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
         do

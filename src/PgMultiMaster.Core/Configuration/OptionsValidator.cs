@@ -65,6 +65,14 @@ public static partial class OptionsValidator
             errors.Add($"{s}:Apply:FeedbackInterval must be positive.");
         if (options.Apply.MaxRetryDelay <= TimeSpan.Zero)
             errors.Add($"{s}:Apply:MaxRetryDelay must be positive.");
+        var m = options.Monitoring;
+        if (!string.IsNullOrWhiteSpace(m.Urls))
+            foreach (var url in m.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                    errors.Add($"{s}:Monitoring:Urls '{url}' must be an http:// URL such as http://0.0.0.0:9187.");
+        if (m.MaxLag <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:MaxLag must be positive.");
+        if (m.MaxLagBytes <= 0) errors.Add($"{s}:Monitoring:MaxLagBytes must be positive.");
+        if (m.PollInterval <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:PollInterval must be positive.");
 
         ValidateConflicts(options, errors);
         return errors;

@@ -30,6 +30,8 @@ public sealed class PgMultiMasterOptions
     public ApplyOptions Apply { get; set; } = new();
 
     public ConflictOptions Conflicts { get; set; } = new();
+
+    public MonitoringOptions Monitoring { get; set; } = new();
 }
 
 public sealed class NodeOptions

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using PgMultiMaster.Configuration;
+using PgMultiMaster.Monitoring;
 using PgMultiMaster.Replication;
 using PgMultiMaster.Topology;
 
@@ -15,12 +16,20 @@ public sealed class NodeWorker : BackgroundService
 {
     public NodeWorker(IOptions<PgMultiMasterOptions> options, ILoggerFactory loggers, TimeProvider time)
     {
-        var topology = new ClusterTopology(options.Value);
+        var topology = Topology = new ClusterTopology(options.Value);
         _housekeeping = new Housekeeping(topology, options.Value.Node!, loggers.CreateLogger("PgMultiMaster.Housekeeping"), time);
+        Node = options.Value.Node!;
         Links = topology.LinksFrom(options.Value.Node!)
             .Select(l => new LinkRunner(l, topology, loggers.CreateLogger($"PgMultiMaster.Link.{l.Source.Name}-{l.Target.Name}"), time))
             .ToList();
+        Monitor = new StatusMonitor(topology, Node, Links, loggers.CreateLogger("PgMultiMaster.Monitor"), time);
     }
+
+    public string Node { get; }
+
+    public ClusterTopology Topology { get; }
+
+    public StatusMonitor Monitor { get; }
 
     private readonly Housekeeping _housekeeping;
 
@@ -32,10 +41,11 @@ public sealed class NodeWorker : BackgroundService
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var housekeeping = _housekeeping.RunAsync(stoppingToken);
+        var monitor = Monitor.RunAsync(stoppingToken);
         await Task.WhenAll(Links.Select(l => l.RunAsync(stoppingToken))).ConfigureAwait(false);
         if (stoppingToken.IsCancellationRequested)
         {
-            try { await housekeeping.ConfigureAwait(false); }
+            try { await Task.WhenAll(housekeeping, monitor).ConfigureAwait(false); }
             catch (OperationCanceledException) { /* stopping */ }
             return;
         }

@@ -1,31 +1,66 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using PgMultiMaster.Configuration;
+using PgMultiMaster.Monitoring;
 
 namespace PgMultiMaster.Hosting;
 
-/// <summary>Builds the Generic Host of <c>pgmm run</c>: validated options, console logging, the node worker.</summary>
+/// <summary>
+/// Builds the host of <c>pgmm run</c>: validated options, console logging, the node worker, and — unless
+/// <c>Monitoring:Urls</c> is empty — the HTTP endpoints (metrics, probes, status, dashboard) on Kestrel.
+/// </summary>
 public static class WorkerHost
 {
     public static IHost Build(IConfiguration configuration, Action<ILoggingBuilder>? logging = null)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddConfiguration(configuration);
-        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
-        if (logging is null) builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
-        else logging(builder.Logging);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddOptions<PgMultiMasterOptions>()
+        var monitoring = new MonitoringOptions();
+        configuration.GetSection($"{PgMultiMasterOptions.SectionName}:Monitoring").Bind(monitoring);
+        if (string.IsNullOrWhiteSpace(monitoring.Urls))
+        {
+            var plain = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+            AddWorker(plain.Services, plain.Logging, plain.Configuration, configuration, logging);
+            return plain.Build();
+        }
+
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        AddWorker(builder.Services, builder.Logging, builder.Configuration, configuration, logging);
+        // Kestrel's per-request logs are noise in a worker's log.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseKestrelCore().UseUrls(monitoring.Urls);
+        builder.Services.AddRoutingCore();
+        builder.Services.AddSingleton<PgmmMetrics>();
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(PgmmMetrics.MeterName).AddPrometheusExporter());
+
+        var app = builder.Build();
+        app.Services.GetRequiredService<PgmmMetrics>(); // its instruments exist from the start
+        app.UseRouting();
+        HttpEndpoints.Map(app);
+        app.Lifetime.ApplicationStarted.Register(() =>
+            app.Logger.LogInformation("Serving metrics, status and the dashboard on {Addresses}", string.Join(", ", app.Urls)));
+        return app;
+    }
+
+    private static void AddWorker(IServiceCollection services, ILoggingBuilder loggingBuilder, IConfigurationManager config,
+        IConfiguration configuration, Action<ILoggingBuilder>? logging)
+    {
+        config.AddConfiguration(configuration);
+        loggingBuilder.AddConfiguration(configuration.GetSection("Logging"));
+        if (logging is null) loggingBuilder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+        else logging(loggingBuilder);
+        services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(20));
+        services.AddSingleton(TimeProvider.System);
+        services.AddOptions<PgMultiMasterOptions>()
             .Bind(configuration.GetSection(PgMultiMasterOptions.SectionName))
             .ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<PgMultiMasterOptions>, RunOptionsValidation>();
-        builder.Services.AddSingleton<NodeWorker>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeWorker>());
-        return builder.Build();
+        services.AddSingleton<IValidateOptions<PgMultiMasterOptions>, RunOptionsValidation>();
+        services.AddSingleton<NodeWorker>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeWorker>());
     }
 
     /// <summary>Builds a host from options already in memory (tests, the demo).</summary>

@@ -22,7 +22,7 @@ namespace PgMultiMaster.Replication;
 /// </summary>
 public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logger, TimeProvider time)
 {
-    public LinkStatus Status { get; } = new() { Name = link.ToString() };
+    public LinkStatus Status { get; } = new() { Source = link.Source.Name, Target = link.Target.Name };
 
     // The source transaction (commit LSN) to apply in careful mode after it failed once.
     private ulong _carefulLsn;
@@ -80,6 +80,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                 OnRetry = args =>
                 {
                     Status.State = LinkState.BackingOff;
+                    Status.Retries++;
                     Status.LastError = args.Outcome.Exception?.Message;
                     Status.LastErrorAt = time.GetUtcNow();
                     // Expected failures (a server down, a conflict) are told in one line; anything else with its stack.
@@ -125,7 +126,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     private async ValueTask StreamOnceAsync(CancellationToken ct)
     {
         var options = topology.Options.Apply;
-        await using var target = await TargetSession.OpenAsync(link, topology.Options, logger, ct).ConfigureAwait(false);
+        await using var target = await TargetSession.OpenAsync(link, topology.Options, Status, logger, ct).ConfigureAwait(false);
         if (!_rulesChecked)
         {
             await CheckRulesAsync(ct).ConfigureAwait(false);
@@ -137,6 +138,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             ConnectionStrings.ForReplication(link.Source.ConnectionString, $"pgmm stream {link}"));
         source.WalReceiverStatusInterval = options.FeedbackInterval;
         await source.Open(ct).ConfigureAwait(false);
+        // Until the link has confirmed what the source had written when it connected, it is catching up.
+        Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
         using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0);
 
         var slot = new PgOutputReplicationSlot(link.SlotName);
@@ -177,6 +180,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         while (!inTransaction && await Task.WhenAny(arrival, Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
                         {
                             if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
+                            Status.ConfirmedLsn = feedback.Confirmed;
                             if (time.GetUtcNow() - _lastRetry < topology.Options.Conflicts.RetryInterval) continue;
                             _lastRetry = time.GetUtcNow();
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
@@ -237,8 +241,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         {
                             wrote = await target.CommitAsync(commit, ct).ConfigureAwait(false);
                             Status.TransactionsApplied++;
-                            Status.RowsApplied = target.RowsApplied;
-                            Log.TransactionApplied(logger, link.ToString(), new NpgsqlLogSequenceNumber(commit.EndLsn).ToString(), target.RowsApplied);
+                            Log.TransactionApplied(logger, link.ToString(), new NpgsqlLogSequenceNumber(commit.EndLsn).ToString(), Status.RowsApplied);
                         }
                         feedback.TransactionDone(commit.EndLsn, wrote ? target.LastCommitLsn : 0);
                         feedback.TargetFlushed(target.TargetFlushed);
@@ -249,8 +252,6 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
                         }
                         Status.ConfirmedLsn = feedback.Confirmed;
-                        Status.Conflicts = target.Conflicts;
-                        Status.Parked = target.Parked;
                         skip = false;
                         break;
                 }

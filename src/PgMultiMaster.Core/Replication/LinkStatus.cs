@@ -1,21 +1,65 @@
+using PgMultiMaster.Monitoring;
+
 namespace PgMultiMaster.Replication;
 
-public enum LinkState { Starting, Streaming, HoldingForClockSkew, BackingOff, Failed, Stopped }
+public enum LinkState { Starting, Streaming, CatchingUp, HoldingForClockSkew, BackingOff, Failed, Stopped }
 
-/// <summary>What a link is doing, for status output. Written by the link, read by anyone.</summary>
+/// <summary>What a link is doing, for status output and metrics. Written by the link and its monitor, read by anyone.</summary>
 public sealed class LinkStatus
 {
-    public required string Name { get; init; }
-    public LinkState State { get; internal set; } = LinkState.Starting;
+    public required string Source { get; init; }
+    public required string Target { get; init; }
+    public string Name => $"{Source}->{Target}";
+
+    private volatile int _state;
+    public LinkState State
+    {
+        get
+        {
+            var state = (LinkState)_state;
+            // Connected but still working through what the source had written before: catching up.
+            return state == LinkState.Streaming && ConfirmedLsn < CatchUpTo ? LinkState.CatchingUp : state;
+        }
+        internal set => _state = (int)value;
+    }
+
+    /// <summary>The name used in JSON, metrics and <c>pgmm status</c>.</summary>
+    public string StateName => NameOf(State);
+
+    public static string NameOf(LinkState state) => state switch
+    {
+        LinkState.Starting => "starting",
+        LinkState.Streaming => "streaming",
+        LinkState.CatchingUp => "catching_up",
+        LinkState.HoldingForClockSkew => "holding",
+        LinkState.BackingOff => "backing_off",
+        _ => "down",
+    };
+
+    public static readonly string[] StateNames = ["starting", "streaming", "catching_up", "holding", "backing_off", "down"];
+
     public string? LastError { get; internal set; }
     public DateTimeOffset? LastErrorAt { get; internal set; }
     public ulong ConfirmedLsn { get; internal set; }
+    /// <summary>The source's WAL end when the link last connected: below it the link is catching up.</summary>
+    public ulong CatchUpTo { get; internal set; }
     public long TransactionsApplied { get; internal set; }
     public long TransactionsSkippedAsEcho { get; internal set; }
-    public long RowsApplied { get; internal set; }
-    public long Conflicts { get; internal set; }
-    public long Parked { get; internal set; }
+    public long Retries { get; internal set; }
     public long RetriedFromDeadLetter { get; internal set; }
+    public LinkCounters Counters { get; } = new();
+    public long RowsApplied => Counters.Rows;
+    public long Conflicts => Counters.Conflicts;
+    public long Parked => Counters.Parked;
     /// <summary>Last remote commit time minus local time when it arrived: positive means the source's clock is ahead.</summary>
     public TimeSpan ClockSkew { get; internal set; }
+
+    /// <summary>Source commit → target commit of the last applied transaction, and when that was.</summary>
+    public TimeSpan LastApplyDelay { get; internal set; }
+    public DateTimeOffset? LastAppliedAt { get; internal set; }
+
+    // Measured by the status monitor from the source's slot.
+    public long? LagBytes { get; internal set; }
+    public TimeSpan? Lag { get; internal set; }
+    public long? WalRetainedBytes { get; internal set; }
 }

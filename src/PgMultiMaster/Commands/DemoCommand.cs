@@ -31,6 +31,8 @@ internal static class DemoCommand
             order_id uuid, line int, sku text NOT NULL, qty int NOT NULL, details jsonb,
             PRIMARY KEY (order_id, line));
         CREATE TABLE public.audit_log (at timestamptz NOT NULL DEFAULT now(), node text NOT NULL, message text NOT NULL);
+        -- One account every node updates: concurrent updates of it are conflicts, resolved by last writer wins.
+        INSERT INTO public.accounts VALUES (0, 'shared', 'business', 0, '{demo}', '2026-01-01');
         """;
 
     public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
@@ -38,6 +40,7 @@ internal static class DemoCommand
         var config = args.LoadConfiguration(requireFile: false);
         var seconds = int.TryParse(config["Demo:Seconds"], out var s) && s > 0 ? s : 10;
         var keep = args.Has("--keep");
+        var port = int.TryParse(config["Demo:Port"], out var p) && p is >= 0 and < 65536 ? p : 9187;
         var root = config["Demo:Dir"] ?? Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Environment.ProcessId}");
 
         string binDir;
@@ -74,13 +77,17 @@ internal static class DemoCommand
 
             foreach (var name in NodeNames)
             {
+                // One dashboard is enough: every worker's dashboard shows the whole cluster.
                 var host = WorkerHost.Build(new PgMultiMasterOptions
                 {
                     Cluster = options.Cluster, Node = name, Nodes = options.Nodes, Tables = options.Tables, InsertOnlyTables = options.InsertOnlyTables,
+                    Monitoring = new MonitoringOptions { Urls = name == NodeNames[0] ? $"http://127.0.0.1:{port}" : "", PollInterval = TimeSpan.FromSeconds(1) },
                 }, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
                 await host.StartAsync(ct);
                 hosts.Add(host);
             }
+            var dashboard = ((Microsoft.AspNetCore.Builder.WebApplication)hosts[0]).Urls.FirstOrDefault() ?? $"http://127.0.0.1:{port}";
+            Console.WriteLine($"Dashboard: {dashboard}/  (metrics: {dashboard}/metrics, status: {dashboard}/api/status)");
             Console.WriteLine($"Workers running. Writing on all 3 nodes at once for {seconds} s ...");
 
             var counters = new long[NodeNames.Length];
@@ -152,6 +159,8 @@ internal static class DemoCommand
                 if (random.Next(10) == 0)
                     await Exec(conn, "DELETE FROM public.accounts WHERE id = $1", idBase + random.NextInt64(next));
             }
+            if (next % 5 == 0)
+                await Exec(conn, "UPDATE public.accounts SET balance = balance + 1, updated_at = now() WHERE id = 0");
             var order = Guid.NewGuid();
             for (var line = 1; line <= 3; line++)
                 await Exec(conn, "INSERT INTO public.\"Order Items\" VALUES ($1, $2, $3, $4, $5::jsonb)",

@@ -1,0 +1,23 @@
+namespace PgMultiMaster.Configuration;
+
+/// <summary>What the worker serves over HTTP and how it judges its links: <c>PgMultiMaster:Monitoring</c>.</summary>
+public sealed class MonitoringOptions
+{
+    /// <summary>
+    /// Where the worker serves <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/api/status</c> and the dashboard
+    /// (ASP.NET Core URL syntax; port 0 picks a free port). Empty: no HTTP at all.
+    /// </summary>
+    public string Urls { get; set; } = "http://127.0.0.1:9187";
+
+    /// <summary>When set, the dashboard's API needs it (<c>Authorization: Bearer …</c> or <c>?token=…</c>).</summary>
+    public string? AccessToken { get; set; }
+
+    /// <summary>A link further behind than this (source commit → target commit) is not ready, and <c>pgmm status</c> fails.</summary>
+    public TimeSpan MaxLag { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>A link with more unconfirmed source WAL than this is not ready, and <c>pgmm status</c> fails.</summary>
+    public long MaxLagBytes { get; set; } = 1L << 30;
+
+    /// <summary>How often the worker measures its links' slots and publishes its status to its node.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+}

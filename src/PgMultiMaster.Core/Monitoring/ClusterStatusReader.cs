@@ -1,0 +1,148 @@
+using System.Text.Json;
+using Npgsql;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Sql;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Monitoring;
+
+/// <summary>
+/// Reads a node's status from its database: the report its worker last published, its outgoing slots, its
+/// dead-letter and tombstone counts, and its recent conflicts and dead letters. Works whether or not the worker
+/// runs — a stale report means the worker is down, and the slots still tell how far behind its links are.
+/// </summary>
+public sealed class ClusterStatusReader(ClusterTopology topology)
+{
+    private const int Recent = 20;
+
+    /// <summary>A worker's report older than this means the worker is not running.</summary>
+    public TimeSpan StaleAfter => TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(10).Ticks, topology.Options.Monitoring.PollInterval.Ticks * 3));
+
+    public async Task<ClusterStatus> ReadAsync(string? servedBy, Func<string, IReadOnlyList<LinkView>?>? liveLinks, CancellationToken ct)
+    {
+        var nodes = await Task.WhenAll(topology.Options.Nodes.Select(n => ReadNodeAsync(n, liveLinks?.Invoke(n.Name), ct))).ConfigureAwait(false);
+        return new ClusterStatus(topology.Options.Cluster, DateTimeOffset.UtcNow, servedBy, nodes);
+    }
+
+    /// <param name="live">The links as the worker in this process sees them (its own node), else null.</param>
+    public async Task<NodeStatus> ReadNodeAsync(NodeOptions node, IReadOnlyList<LinkView>? live, CancellationToken ct)
+    {
+        try
+        {
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm status", ct).ConfigureAwait(false);
+            var slots = await ReadSlotsAsync(conn, node.Name, ct).ConfigureAwait(false);
+            var (startedAt, seenAt, report) = await ReadReportAsync(conn, node.Name, ct).ConfigureAwait(false);
+            var up = live is not null || seenAt is not null && DateTimeOffset.UtcNow - seenAt < StaleAfter;
+            var links = topology.LinksFrom(node.Name).Select(l =>
+            {
+                slots.TryGetValue(l.Target.Name, out var slot);
+                var reported = (live ?? (up ? report?.Links : null))?.FirstOrDefault(x => x.Target == l.Target.Name);
+                if (reported is not null)
+                    return reported with { LagBytes = slot?.LagBytes ?? reported.LagBytes, WalRetainedBytes = slot?.Retained ?? reported.WalRetainedBytes };
+                var why = slot is null ? $"slot {l.SlotName} is missing on {node.Name}: run pgmm init"
+                    : seenAt is null ? $"the worker of {node.Name} has not reported" : $"the worker of {node.Name} last reported at {seenAt:u}";
+                var old = report?.Links.FirstOrDefault(x => x.Target == l.Target.Name);
+                return new LinkView(node.Name, l.Target.Name, "down", slot?.LagBytes, null, slot?.Retained, null, slot?.Confirmed,
+                    old?.TransactionsApplied ?? 0, old?.RowsApplied ?? 0, old?.Conflicts ?? 0, old?.Parked ?? 0, old?.Retries ?? 0, why, seenAt);
+            }).ToList();
+
+            var (deadLetters, tombstones) = await ReadCountsAsync(conn, ct).ConfigureAwait(false);
+            return new NodeStatus
+            {
+                Node = node.Name, Worker = up ? "up" : "down", WorkerSeenAt = live is not null ? DateTimeOffset.UtcNow : seenAt, StartedAt = startedAt,
+                DeadLetters = deadLetters, Tombstones = tombstones, Links = links,
+                RecentConflicts = await ReadConflictsAsync(conn, ct).ConfigureAwait(false),
+                RecentDeadLetters = await ReadDeadLettersAsync(conn, ct).ConfigureAwait(false),
+                History = report?.History ?? [],
+            };
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            var links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
+                null, null, null, null, null, 0, 0, 0, 0, 0, $"node {node.Name} unreachable: {e.Message}", DateTimeOffset.UtcNow)).ToList();
+            return new NodeStatus { Node = node.Name, Worker = live is not null ? "up" : "down", Reachable = false, Error = e.Message, Links = links };
+        }
+    }
+
+    private sealed record Slot(long? LagBytes, long? Retained, string? Confirmed);
+
+    private async Task<Dictionary<string, Slot>> ReadSlotsAsync(NpgsqlConnection conn, string node, CancellationToken ct)
+    {
+        var byName = topology.LinksFrom(node).ToDictionary(l => l.SlotName, l => l.Target.Name);
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT slot_name, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, (pg_current_wal_lsn() - restart_lsn)::bigint,
+                   confirmed_flush_lsn::text
+            FROM pg_replication_slots WHERE slot_name = ANY($1)
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = byName.Keys.ToArray() });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var slots = new Dictionary<string, Slot>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            slots[byName[r.GetString(0)]] = new Slot(
+                r.IsDBNull(1) ? null : Math.Max(0, r.GetInt64(1)), r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3));
+        return slots;
+    }
+
+    private async Task<(DateTimeOffset? StartedAt, DateTimeOffset? SeenAt, WorkerReport? Report)> ReadReportAsync(NpgsqlConnection conn, string node, CancellationToken ct)
+    {
+        // Catalog version 3 brought the table; a cluster not re-initialized since simply has no reports.
+        await using var cmd = new NpgsqlCommand(
+            "SELECT started_at, seen_at, status::text FROM pgmm.worker_status WHERE cluster = $1 AND node = $2", conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = node });
+        try
+        {
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (!await r.ReadAsync(ct).ConfigureAwait(false)) return (null, null, null);
+            return (Utc(r.GetDateTime(0)), Utc(r.GetDateTime(1)), JsonSerializer.Deserialize<WorkerReport>(r.GetString(2), StatusJson.Options));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            return (null, null, null);
+        }
+    }
+
+    private static async Task<(long?, long?)> ReadCountsAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand("SELECT (SELECT count(*) FROM pgmm.dead_letter), (SELECT count(*) FROM pgmm.tombstone)", conn);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await r.ReadAsync(ct).ConfigureAwait(false);
+        return (r.GetInt64(0), r.GetInt64(1));
+    }
+
+    private static async Task<List<ConflictView>> ReadConflictsAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"""
+            SELECT id, logged_at, table_name, conflict_type, remote_origin, key::text, local_row::text, remote_row::text, kept_row::text, rule, resolution
+            FROM pgmm.conflict_log ORDER BY id DESC LIMIT {Recent}
+            """, conn);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<ConflictView>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            list.Add(new ConflictView(r.GetInt64(0), Utc(r.GetDateTime(1)), r.GetString(2), r.GetString(3), r.GetString(4),
+                Json(r, 5), Json(r, 6), Json(r, 7), Json(r, 8), r.GetString(9), r.GetString(10)));
+        return list;
+    }
+
+    private static async Task<List<DeadLetterView>> ReadDeadLettersAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            $"""
+            SELECT id, parked_at, source_node, table_name, operation, key::text, coalesce(new_row, old_row)::text, conflict_type, reason, attempts, last_error
+            FROM pgmm.dead_letter ORDER BY id DESC LIMIT {Recent}
+            """, conn);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        var list = new List<DeadLetterView>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false))
+            list.Add(new DeadLetterView(r.GetInt64(0), Utc(r.GetDateTime(1)), r.GetString(2), r.GetString(3), r.GetString(4),
+                Json(r, 5), Json(r, 6), r.IsDBNull(7) ? null : r.GetString(7), r.GetString(8), r.GetInt32(9), r.IsDBNull(10) ? null : r.GetString(10)));
+        return list;
+    }
+
+    private static JsonElement? Json(NpgsqlDataReader r, int i) =>
+        r.IsDBNull(i) ? null : JsonDocument.Parse(r.GetString(i)).RootElement.Clone();
+
+    private static DateTimeOffset Utc(DateTime d) => new(DateTime.SpecifyKind(d, DateTimeKind.Utc));
+}

@@ -1,0 +1,80 @@
+using System.Reflection;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using PgMultiMaster.Hosting;
+using PgMultiMaster.Replication;
+
+namespace PgMultiMaster.Monitoring;
+
+/// <summary>
+/// What a worker serves: probes, Prometheus metrics, its status and the cluster's as JSON, and the dashboard.
+/// Read-only. With <c>Monitoring:AccessToken</c> set, the JSON API needs the token; probes and metrics never do.
+/// </summary>
+public static class HttpEndpoints
+{
+    public static void Map(WebApplication app)
+    {
+        var worker = app.Services.GetRequiredService<NodeWorker>();
+        var options = worker.Topology.Options.Monitoring;
+        var reader = new ClusterStatusReader(worker.Topology);
+
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", () =>
+        {
+            var links = worker.Links.Select(l => (l.Status, Reason: NotReady(l.Status, options))).ToList();
+            var ready = links.All(l => l.Reason is null);
+            return Results.Json(new
+            {
+                ready,
+                links = links.Select(l => new { source = l.Status.Source, target = l.Status.Target, state = l.Status.StateName, reason = l.Reason }),
+            }, StatusJson.Options, statusCode: ready ? 200 : 503);
+        });
+        app.MapPrometheusScrapingEndpoint("/metrics");
+
+        var api = app.MapGroup("/api");
+        if (!string.IsNullOrEmpty(options.AccessToken))
+            api.AddEndpointFilter(async (context, next) =>
+                HasToken(context.HttpContext.Request, options.AccessToken) ? await next(context).ConfigureAwait(false)
+                    : Results.Json(new { error = "access token required: send Authorization: Bearer TOKEN or open the page as /?token=TOKEN" }, statusCode: 401));
+        api.MapGet("/status", async (CancellationToken ct) =>
+        {
+            var node = await reader.ReadNodeAsync(worker.Topology.NodeNamed(worker.Node), worker.Monitor.Links(), ct).ConfigureAwait(false);
+            return Results.Json(node with { History = worker.Monitor.History }, StatusJson.Options);
+        });
+        api.MapGet("/cluster", async (CancellationToken ct) =>
+        {
+            var status = await reader.ReadAsync(worker.Node, n => n == worker.Node ? worker.Monitor.Links() : null, ct).ConfigureAwait(false);
+            var nodes = status.Nodes.Select(n => n.Node == worker.Node ? n with { History = worker.Monitor.History } : n).ToList();
+            return Results.Json(status with { Nodes = nodes }, StatusJson.Options);
+        });
+
+        app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
+        app.MapGet("/dashboard.js", () => Asset("dashboard.js", "text/javascript; charset=utf-8"));
+        app.MapGet("/dashboard.css", () => Asset("dashboard.css", "text/css; charset=utf-8"));
+    }
+
+    /// <summary>Why a link is not ready, or null when it is streaming (or catching up) within the lag bounds.</summary>
+    public static string? NotReady(LinkStatus s, Configuration.MonitoringOptions bounds)
+    {
+        if (s.State is not (LinkState.Streaming or LinkState.CatchingUp)) return $"link is {s.StateName}" + (s.LastError is null ? "" : $": {s.LastError}");
+        if (s.Lag > bounds.MaxLag) return $"lag {s.Lag.Value.TotalSeconds:0.#} s exceeds Monitoring:MaxLag {bounds.MaxLag.TotalSeconds:0.#} s";
+        if (s.LagBytes > bounds.MaxLagBytes) return $"lag {s.LagBytes} bytes exceeds Monitoring:MaxLagBytes {bounds.MaxLagBytes}";
+        return null;
+    }
+
+    private static bool HasToken(HttpRequest request, string token)
+    {
+        var given = request.Headers.Authorization.ToString() is var h && h.StartsWith("Bearer ", StringComparison.Ordinal) ? h[7..] : request.Query["token"].ToString();
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.UTF8.GetBytes(given), System.Text.Encoding.UTF8.GetBytes(token));
+    }
+
+    private static readonly Assembly Self = typeof(HttpEndpoints).Assembly;
+
+    private static IResult Asset(string name, string contentType)
+    {
+        var stream = Self.GetManifestResourceStream("dashboard/" + name);
+        return stream is null ? Results.NotFound() : Results.Stream(stream, contentType);
+    }
+}

@@ -1,0 +1,103 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using PgMultiMaster.Decoding;
+
+namespace PgMultiMaster.Monitoring;
+
+/// <summary>
+/// Totals of one link since the worker started — never reset when the link reconnects, so they can be exported as
+/// Prometheus counters. Written by the link's apply session, read by status and metrics on other threads.
+/// </summary>
+public sealed class LinkCounters
+{
+    private long _rows, _conflicts, _parked;
+    private readonly ConcurrentDictionary<(string Table, ChangeKind Kind), StrongBox<long>> _rowsByTable = new();
+    private readonly ConcurrentDictionary<(string Table, string Type, string Resolution), StrongBox<long>> _conflictsBy = new();
+    private Histogram<double>? _applyDuration;
+    private KeyValuePair<string, object?>[] _tags = [];
+
+    /// <summary>Row changes committed on the target, conflicts resolved included, parked changes not.</summary>
+    public long Rows => Volatile.Read(ref _rows);
+    public long Conflicts => Volatile.Read(ref _conflicts);
+    public long Parked => Volatile.Read(ref _parked);
+
+    public IEnumerable<(string Table, ChangeKind Kind, long Rows)> RowsByTable() =>
+        _rowsByTable.Select(e => (e.Key.Table, e.Key.Kind, Volatile.Read(ref e.Value.Value)));
+
+    public IEnumerable<(string Table, string Type, string Resolution, long Count)> ConflictsByKind() =>
+        _conflictsBy.Select(e => (e.Key.Table, e.Key.Type, e.Key.Resolution, Volatile.Read(ref e.Value.Value)));
+
+    /// <summary>Counts the row changes among <paramref name="items"/> (a transaction's, once committed).</summary>
+    internal void AddRows(IReadOnlyList<object> items)
+    {
+        // One counter update per run of changes to the same table and kind, not one per row.
+        RowChange? run = null;
+        long n = 0;
+        foreach (var item in items)
+        {
+            if (item is not RowChange c) continue;
+            if (run is not null && (c.Kind != run.Kind || !ReferenceEquals(c.Relation, run.Relation)))
+            {
+                Add(run, n);
+                n = 0;
+            }
+            run = c;
+            n++;
+        }
+        if (run is not null) Add(run, n);
+    }
+
+    internal void AddRows(RowTally tally)
+    {
+        foreach (var ((table, kind), n) in tally.Counts) Add(table, kind, n);
+        tally.Clear();
+    }
+
+    private void Add(RowChange c, long n) => Add(c.Relation.QualifiedName, c.Kind, n);
+
+    private void Add(string table, ChangeKind kind, long n)
+    {
+        Interlocked.Add(ref _rowsByTable.GetOrAdd((table, kind), _ => new StrongBox<long>()).Value, n);
+        Interlocked.Add(ref _rows, n);
+    }
+
+    internal void AddConflict(string table, string type, string resolution)
+    {
+        Interlocked.Increment(ref _conflictsBy.GetOrAdd((table, type, resolution), _ => new StrongBox<long>()).Value);
+        Interlocked.Increment(ref _conflicts);
+    }
+
+    internal void AddParked(int n) => Interlocked.Add(ref _parked, n);
+
+    internal void AttachApplyDuration(Histogram<double> histogram, KeyValuePair<string, object?>[] tags) =>
+        (_applyDuration, _tags) = (histogram, tags);
+
+    /// <summary>One round trip that committed transactions on the target.</summary>
+    internal void RecordApply(TimeSpan elapsed) => _applyDuration?.Record(elapsed.TotalSeconds, _tags);
+}
+
+/// <summary>Row changes sent inside the open target transaction: counted only if it commits.</summary>
+internal sealed class RowTally
+{
+    public Dictionary<(string Table, ChangeKind Kind), long> Counts { get; } = [];
+
+    /// <summary>Changes parked (written to the dead-letter table) inside the open transaction.</summary>
+    public int Parked { get; set; }
+
+    /// <summary>Counts the row changes among the first <paramref name="count"/> items.</summary>
+    public void Add(IReadOnlyList<object> items, int count)
+    {
+        for (var i = 0; i < count; i++)
+            if (items[i] is RowChange c)
+                Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + 1;
+            else if (items[i] is Apply.ParkRequest)
+                Parked++;
+    }
+
+    public void Clear()
+    {
+        Counts.Clear();
+        Parked = 0;
+    }
+}

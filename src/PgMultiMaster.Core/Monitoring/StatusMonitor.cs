@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+using PgMultiMaster.Replication;
+using PgMultiMaster.Sql;
+using PgMultiMaster.Topology;
+
+namespace PgMultiMaster.Monitoring;
+
+/// <summary>
+/// Measures the worker's links from the source side every <c>Monitoring:PollInterval</c> — WAL not yet confirmed,
+/// WAL retained by each slot, lag in time — counts the node's dead letters and tombstones, keeps a short history
+/// for the dashboard, and publishes the worker's report to <c>pgmm.worker_status</c> on its node.
+/// </summary>
+public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOnlyList<LinkRunner> links, ILogger logger, TimeProvider time)
+{
+    private static readonly TimeSpan HistoryStep = TimeSpan.FromSeconds(5);
+    private const int HistoryLength = 120; // 10 minutes
+
+    private readonly Queue<HistoryPoint> _history = new();
+    private readonly Lock _lock = new();
+    // Per link: (source WAL end, when) samples the link has not confirmed yet, oldest first.
+    private readonly Dictionary<string, Queue<(ulong Lsn, DateTimeOffset At)>> _unconfirmed = links.ToDictionary(l => l.Status.Name, _ => new Queue<(ulong, DateTimeOffset)>());
+    private bool _warnedNoTable;
+
+    public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
+    public long? DeadLetters { get; private set; }
+    public long? Tombstones { get; private set; }
+
+    public IReadOnlyList<HistoryPoint> History { get { lock (_lock) return _history.ToList(); } }
+
+    public IReadOnlyList<LinkView> Links() => links.Select(l => View(l.Status)).ToList();
+
+    public static LinkView View(LinkStatus s) => new(
+        s.Source, s.Target, s.StateName, s.LagBytes, s.Lag?.TotalSeconds, s.WalRetainedBytes, s.ClockSkew.TotalSeconds,
+        s.ConfirmedLsn == 0 ? null : new NpgsqlLogSequenceNumber(s.ConfirmedLsn).ToString(),
+        s.TransactionsApplied, s.RowsApplied, s.Conflicts, s.Parked, s.Retries, s.LastError, s.LastErrorAt);
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        NpgsqlConnection? conn = null;
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    conn ??= await ConnectionStrings.OpenAdminAsync(topology.NodeNamed(node).ConnectionString, "pgmm monitor", ct).ConfigureAwait(false);
+                    await PollOnceAsync(conn, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+                {
+                    logger.LogDebug("Status poll on node '{Node}' failed: {Error}", node, e.Message);
+                    if (conn is not null) await conn.DisposeAsync().ConfigureAwait(false);
+                    conn = null;
+                }
+                await Task.Delay(topology.Options.Monitoring.PollInterval, time, ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (conn is not null) await conn.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task PollOnceAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var slots = links.ToDictionary(l => topology.SlotName(l.Status.Source, l.Status.Target), l => l.Status);
+        await using (var cmd = new NpgsqlCommand(
+            """
+            SELECT pg_current_wal_lsn(), s.slot_name, s.confirmed_flush_lsn, s.restart_lsn,
+                   (SELECT count(*) FROM pgmm.dead_letter), (SELECT count(*) FROM pgmm.tombstone)
+            FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = ANY($1)
+            """, conn))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = slots.Keys.ToArray() });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            var now = time.GetUtcNow();
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
+            {
+                DeadLetters = r.GetInt64(4);
+                Tombstones = r.GetInt64(5);
+                if (r.IsDBNull(1)) continue;
+                var end = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(0);
+                var status = slots[r.GetString(1)];
+                var confirmed = Math.Max(status.ConfirmedLsn, r.IsDBNull(2) ? 0 : (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(2));
+                status.LagBytes = end > confirmed ? (long)(end - confirmed) : 0;
+                status.WalRetainedBytes = r.IsDBNull(3) ? null : (long)(end - Math.Min(end, (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(3)));
+                status.Lag = LagOf(status, end, confirmed, now);
+            }
+        }
+
+        var totals = new HistoryPoint(time.GetUtcNow(), links.Sum(l => l.Status.TransactionsApplied), links.Sum(l => l.Status.RowsApplied), links.Sum(l => l.Status.Conflicts));
+        lock (_lock)
+        {
+            if (_history.Count == 0 || totals.At - _history.Last().At >= HistoryStep)
+            {
+                _history.Enqueue(totals);
+                while (_history.Count > HistoryLength) _history.Dequeue();
+            }
+        }
+        await PublishAsync(conn, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// How far behind a link is in time. A link that confirmed everything the source had at the previous poll is
+    /// keeping up: its lag is the commit-to-commit delay of its last transaction (0 once idle). Otherwise the lag is
+    /// the age of the oldest poll whose WAL it has not confirmed — it grows while the link is stuck.
+    /// </summary>
+    private TimeSpan LagOf(LinkStatus status, ulong end, ulong confirmed, DateTimeOffset now)
+    {
+        var samples = _unconfirmed[status.Name];
+        while (samples.TryPeek(out var s) && s.Lsn <= confirmed) samples.Dequeue();
+        var behind = samples.TryPeek(out var oldest) ? now - oldest.At : TimeSpan.Zero;
+        if (end > confirmed) samples.Enqueue((end, now));
+        if (behind > TimeSpan.Zero) return behind;
+        var recent = status.LastAppliedAt is { } at && now - at < topology.Options.Monitoring.PollInterval * 2;
+        return recent ? TimeSpan.FromTicks(Math.Max(0, status.LastApplyDelay.Ticks)) : TimeSpan.Zero;
+    }
+
+    private async Task PublishAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(
+            """
+            INSERT INTO pgmm.worker_status (cluster, node, started_at, seen_at, status) VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb)
+            ON CONFLICT (cluster, node) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at, status = excluded.status
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = node });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = StartedAt });
+        cmd.Parameters.Add(new NpgsqlParameter { Value = JsonSerializer.Serialize(new WorkerReport(Links(), History), StatusJson.Options) });
+        try
+        {
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            if (!_warnedNoTable) logger.LogWarning("Node '{Node}' has no pgmm.worker_status table: run `pgmm init` to upgrade its catalog; `pgmm status` will show this worker as down.", node);
+            _warnedNoTable = true;
+        }
+    }
+}
