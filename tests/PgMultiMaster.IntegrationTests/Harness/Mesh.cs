@@ -46,6 +46,9 @@ public sealed class Mesh : IAsyncDisposable
         var options = new PgMultiMasterOptions { Cluster = cluster, Tables = ["public.*"] };
         options.Apply.FeedbackInterval = TimeSpan.FromMilliseconds(200);
         options.Apply.MaxRetryDelay = TimeSpan.FromSeconds(2);
+        // Every worker serves HTTP on a free port of its own; status is published often so tests need not wait long.
+        options.Monitoring.Urls = "http://127.0.0.1:0";
+        options.Monitoring.PollInterval = TimeSpan.FromMilliseconds(500);
         foreach (var server in servers.Servers.Take(nodes))
         {
             await using (var admin = new NpgsqlConnection(server.ConnectionString("postgres")))
@@ -128,6 +131,9 @@ public sealed class Mesh : IAsyncDisposable
     {
         foreach (var n in NodeNames) await StartWorkerAsync(n);
     }
+
+    /// <summary>Where the in-process worker beside <paramref name="node"/> serves HTTP, e.g. http://127.0.0.1:41234.</summary>
+    public string BaseUrl(string node) => ((Microsoft.AspNetCore.Builder.WebApplication)_workers[node]).Urls.First();
 
     public IReadOnlyList<LinkStatus> LinkStatuses(string node) =>
         _workers[node].Services.GetRequiredService<NodeWorker>().Links.Select(l => l.Status).ToList();

@@ -26,6 +26,19 @@ public sealed class WorkerProcess : IAsyncDisposable
     }
 
     public string Output { get { lock (_output) return _output.ToString(); } }
+
+    /// <summary>Where the worker serves HTTP, read from its start-up log line (it binds a free port in tests).</summary>
+    public async Task<string> BaseUrlAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(30));
+        while (true)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(Output, @"Serving metrics, status and the dashboard on (http://[^\s,]+)");
+            if (match.Success) return match.Groups[1].Value;
+            if (HasExited || DateTime.UtcNow > deadline) throw new InvalidOperationException("the worker did not report its HTTP address:\n" + Output);
+            await Task.Delay(50);
+        }
+    }
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 

@@ -1,0 +1,139 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using PgMultiMaster.Charts;
+using PgMultiMaster.IntegrationTests.Harness;
+using Xunit.Abstractions;
+
+namespace PgMultiMaster.IntegrationTests;
+
+/// <summary>What an operator watches: /metrics, the probes, /api/status and `pgmm status`, against live worker processes.</summary>
+[Collection(ServersCollection.Name)]
+public sealed class MonitoringTests(ServersFixture servers, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Metrics_and_status_tell_what_the_mesh_did_and_pgmm_status_names_a_stopped_worker()
+    {
+        await using var live = await LiveMesh.StartAsync(servers, output);
+        var mesh = live.Mesh;
+        await live.MakeConflictsAsync();
+        for (var i = 100; i < 120; i++) await mesh.ExecAsync("east", "INSERT INTO public.accounts VALUES ($1, 'bulk', 0)", i);
+        await mesh.ExecAsync("east", "UPDATE public.accounts SET balance = 5 WHERE id BETWEEN 100 AND 104");
+        await mesh.WaitForCatchUpAsync();
+        var parkedOnWest = await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter");
+        Assert.Equal(1, parkedOnWest);
+
+        // The counters agree with what east's worker applied since it was (re)started by MakeConflictsAsync: the
+        // update of account 1 it had not sent yet, then 20 inserts and 5 updates.
+        List<(string Name, Dictionary<string, string> Labels, double Value)> samples = [];
+        double Value(string name, params (string Key, string Value)[] labels) =>
+            samples.Where(s => s.Name == name && labels.All(l => s.Labels.GetValueOrDefault(l.Key) == l.Value)).Sum(s => s.Value);
+        samples = LiveMesh.ParseMetrics(await live.GetAsync("east", "/metrics"));
+        Assert.Equal(20, Value("pgmm_rows_applied_total", ("source", "east"), ("target", "north"), ("table", "public.accounts"), ("operation", "insert")));
+        Assert.Equal(6, Value("pgmm_rows_applied_total", ("source", "east"), ("target", "north"), ("table", "public.accounts"), ("operation", "update")));
+        Assert.Equal(1, Value("pgmm_rows_applied_total", ("source", "east"), ("target", "north"), ("table", "public.parked"), ("operation", "update")));
+        Assert.Equal(23, Value("pgmm_transactions_applied_total", ("source", "east"), ("target", "north")));
+        Assert.Equal(1, Value("pgmm_link_state", ("source", "east"), ("target", "west"), ("state", "streaming")));
+        Assert.Equal(0, Value("pgmm_link_state", ("source", "east"), ("target", "west"), ("state", "down")));
+        // East's older update met west's newer one on west: resolved there, counted by east's worker under node="west".
+        Assert.Equal(1, Value("pgmm_conflicts_total", ("node", "west"), ("source", "east"), ("table", "public.accounts"), ("type", "update_origin_differs"), ("resolution", "keep_local")));
+        Assert.Equal(1, Value("pgmm_conflicts_total", ("node", "west"), ("source", "east"), ("table", "public.parked"), ("resolution", "dead_letter")));
+        Assert.True(Value("pgmm_apply_duration_seconds_count", ("source", "east"), ("target", "west")) >= 1);
+
+        // West's own gauges, polled from its tables.
+        await Mesh.WaitUntilAsync(async () =>
+        {
+            var west = LiveMesh.ParseMetrics(await live.GetAsync("west", "/metrics"));
+            return west.Any(s => s.Name == "pgmm_dead_letters" && s.Labels["node"] == "west" && s.Value == parkedOnWest);
+        }, "west's dead-letter gauge to show the parked change");
+
+        // Every metric the Grafana dashboard queries is exported, and every exported pgmm_ metric is documented.
+        var exported = samples.Select(s => Regex.Replace(s.Name, "_(bucket|sum|count)$", "")).Where(n => n.StartsWith("pgmm_", StringComparison.Ordinal)).ToHashSet();
+        var queried = DashboardQueries.MetricNames();
+        Assert.NotEmpty(queried);
+        var missing = queried.Except(exported).ToList();
+        Assert.True(missing.Count == 0, "the Grafana dashboard queries metrics the worker does not export: " + string.Join(", ", missing));
+        var readme = await File.ReadAllTextAsync(Path.Combine(DashboardQueries.RepoRoot(), "README.md"));
+        var undocumented = exported.Where(n => !readme.Contains($"`{n}`", StringComparison.Ordinal)).ToList();
+        Assert.True(undocumented.Count == 0, "not in the README's metric table: " + string.Join(", ", undocumented));
+
+        // /api/status: the node, its links, the conflict with both rows, the parked change with its reason.
+        var status = await live.GetJsonAsync("west", "/api/status");
+        Assert.Equal("west", status.GetProperty("node").GetString());
+        Assert.All(status.GetProperty("links").EnumerateArray(), l => Assert.Equal("streaming", l.GetProperty("state").GetString()));
+        var conflict = status.GetProperty("recentConflicts").EnumerateArray().Single(c => c.GetProperty("table").GetString() == "public.accounts");
+        Assert.Equal("update_origin_differs", conflict.GetProperty("type").GetString());
+        Assert.Equal(120, conflict.GetProperty("localRow").GetProperty("balance").GetDecimal());
+        Assert.Equal(99, conflict.GetProperty("remoteRow").GetProperty("balance").GetDecimal());
+        var parked = status.GetProperty("recentDeadLetters").EnumerateArray().Single();
+        Assert.Equal("public.parked", parked.GetProperty("table").GetString());
+        Assert.Contains("parked by rule", parked.GetProperty("reason").GetString());
+        Assert.Equal(parkedOnWest, status.GetProperty("deadLetters").GetInt64());
+
+        // pgmm status: every link streaming, exit 0.
+        var dir = PgmmCli.ConfigDir(mesh);
+        var (code, text) = await PgmmCli.RunAsync(dir, "status");
+        output.WriteLine(text);
+        Assert.True(code == 0, text);
+        Assert.Matches(@"east -> west\s*\|\s*streaming", text);
+        Assert.Contains("All links are streaming", text);
+
+        // A worker killed outright: its report goes stale, status says its links are down and exits 1.
+        live.Workers["north"].Kill();
+        await Mesh.WaitUntilAsync(async () => (await PgmmCli.RunAsync(dir, "status")).Code == 1, "pgmm status to notice north's worker is gone", TimeSpan.FromSeconds(40));
+        (code, text) = await PgmmCli.RunAsync(dir, "status");
+        output.WriteLine(text);
+        Assert.Equal(1, code);
+        Assert.Matches(@"north\s*\|\s*down", text);
+        Assert.Matches(@"north -> east\s*\|\s*down", text);
+        Assert.Contains("problem: north -> west: down: the worker of north last reported at", text);
+        Assert.DoesNotContain("problem: east ->", text);
+
+        // The JSON form, for scripts.
+        (code, text) = await PgmmCli.RunAsync(dir, "status", "--json");
+        Assert.Equal(1, code);
+        var json = JsonDocument.Parse(text).RootElement;
+        Assert.Equal("down", json.GetProperty("nodes").EnumerateArray().Single(n => n.GetProperty("node").GetString() == "north").GetProperty("worker").GetString());
+    }
+
+    [Fact]
+    public async Task A_worker_whose_links_cannot_stream_is_alive_but_not_ready()
+    {
+        // No init: the slots do not exist, so both links back off.
+        await using var mesh = await Mesh.CreateAsync(servers, output, LiveMesh.Schema, nodes: 2, init: false);
+        var worker = mesh.StartWorkerProcess("east");
+        var url = await worker.BaseUrlAsync();
+        using var http = new HttpClient();
+        Assert.Equal("ok", await http.GetStringAsync(url + "/healthz"));
+        HttpResponseMessage ready = null!;
+        await Mesh.WaitUntilAsync(async () => (ready = await http.GetAsync(url + "/readyz")).StatusCode == HttpStatusCode.ServiceUnavailable
+                                              && (await ready.Content.ReadAsStringAsync()).Contains("backing_off", StringComparison.Ordinal),
+            "readyz to report the link backing off");
+        var body = JsonDocument.Parse(await ready.Content.ReadAsStringAsync()).RootElement;
+        Assert.False(body.GetProperty("ready").GetBoolean());
+        var link = body.GetProperty("links").EnumerateArray().Single();
+        Assert.Equal("west", link.GetProperty("target").GetString());
+        Assert.Contains("link is backing_off", link.GetProperty("reason").GetString());
+
+        var metrics = LiveMesh.ParseMetrics(await http.GetStringAsync(url + "/metrics"));
+        Assert.Contains(metrics, s => s.Name == "pgmm_link_retries_total" && s.Value >= 1);
+    }
+
+    [Fact]
+    public async Task The_api_needs_the_access_token_when_one_is_set_but_probes_and_metrics_do_not()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, LiveMesh.Schema, nodes: 2, configure: o => o.Monitoring.AccessToken = "s3cret");
+        await mesh.StartWorkerAsync("east");
+        var url = mesh.BaseUrl("east");
+        using var http = new HttpClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(url + "/api/status")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(url + "/api/cluster?token=wrong")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + "/api/cluster?token=s3cret")).StatusCode);
+        using var request = new HttpRequestMessage(HttpMethod.Get, url + "/api/status") { Headers = { { "Authorization", "Bearer s3cret" } } };
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(request)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + "/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + "/healthz")).StatusCode);
+        // The page itself loads; it asks for the token when the API refuses.
+        Assert.Contains("dashboard.js", await http.GetStringAsync(url + "/"));
+    }
+}
