@@ -22,12 +22,13 @@ public static class HttpEndpoints
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () =>
         {
-            var links = worker.Links.Select(l => (l.Status, Reason: NotReady(l.Status, options))).ToList();
+            // The state is read once per link: it changes under our feet.
+            var links = worker.Links.Select(l => (l.Status, State: l.Status.State) is var x ? (x.Status, x.State, Reason: NotReady(x.Status, x.State, options)) : default).ToList();
             var ready = links.All(l => l.Reason is null);
             return Results.Json(new
             {
                 ready,
-                links = links.Select(l => new { source = l.Status.Source, target = l.Status.Target, state = l.Status.StateName, reason = l.Reason }),
+                links = links.Select(l => new { source = l.Status.Source, target = l.Status.Target, state = LinkStatus.NameOf(l.State), reason = l.Reason }),
             }, StatusJson.Options, statusCode: ready ? 200 : 503);
         });
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -55,9 +56,9 @@ public static class HttpEndpoints
     }
 
     /// <summary>Why a link is not ready, or null when it is streaming (or catching up) within the lag bounds.</summary>
-    public static string? NotReady(LinkStatus s, Configuration.MonitoringOptions bounds)
+    public static string? NotReady(LinkStatus s, LinkState state, Configuration.MonitoringOptions bounds)
     {
-        if (s.State is not (LinkState.Streaming or LinkState.CatchingUp)) return $"link is {s.StateName}" + (s.LastError is null ? "" : $": {s.LastError}");
+        if (state is not (LinkState.Streaming or LinkState.CatchingUp)) return $"link is {LinkStatus.NameOf(state)}" + (s.LastError is null ? "" : $": {s.LastError}");
         if (s.Lag > bounds.MaxLag) return $"lag {s.Lag.Value.TotalSeconds:0.#} s exceeds Monitoring:MaxLag {bounds.MaxLag.TotalSeconds:0.#} s";
         if (s.LagBytes > bounds.MaxLagBytes) return $"lag {s.LagBytes} bytes exceeds Monitoring:MaxLagBytes {bounds.MaxLagBytes}";
         return null;
