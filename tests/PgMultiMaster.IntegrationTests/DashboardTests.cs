@@ -1,0 +1,72 @@
+using OpenQA.Selenium;
+using OpenQA.Selenium.Chrome;
+using OpenQA.Selenium.Support.UI;
+using PgMultiMaster.IntegrationTests.Harness;
+using Xunit.Abstractions;
+
+namespace PgMultiMaster.IntegrationTests;
+
+/// <summary>The dashboard in a real headless Chromium (Debian's chromium + chromedriver) against a live 3-node mesh.</summary>
+[Collection(ServersCollection.Name)]
+public sealed class DashboardTests(ServersFixture servers, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task The_dashboard_shows_every_link_and_a_conflict_with_its_rows_side_by_side()
+    {
+        await using var live = await LiveMesh.StartAsync(servers, output);
+        await live.MakeConflictsAsync();
+        // Some traffic for the charts.
+        for (var i = 0; i < 30; i++) await live.Mesh.ExecAsync(live.Mesh.NodeNames[i % 3], "INSERT INTO public.accounts VALUES ($1, 'chart', $1)", 1000 + i);
+
+        using var browser = Browser.Start();
+        // Any worker serves the whole cluster: open west's, though the conflict was resolved by east's link.
+        browser.Navigate().GoToUrl(live.Urls["west"] + "/");
+        var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(60)) { PollingInterval = TimeSpan.FromMilliseconds(200) };
+        wait.Until(d => d.FindElement(By.TagName("body")).GetAttribute("data-loaded") == "true");
+
+        foreach (var source in live.Mesh.NodeNames)
+            foreach (var target in live.Mesh.NodeNames.Where(t => t != source))
+                wait.Until(d => d.FindElement(By.CssSelector($"tr[data-link='{source}->{target}'] td.state")).Text == "streaming");
+
+        var conflict = wait.Until(d => d.FindElements(By.CssSelector("article.conflict[data-node='west']"))
+            .FirstOrDefault(c => c.FindElement(By.CssSelector(".conflict-table")).Text == "public.accounts"));
+        Assert.Equal("update_origin_differs", conflict!.FindElement(By.CssSelector(".conflict-type")).Text);
+        // Local (west's 120), remote (east's 99) and kept (120) side by side, the differing column marked.
+        Assert.Contains("120", conflict.FindElement(By.CssSelector(".panel-local tr[data-column='balance']")).Text);
+        Assert.Contains("99", conflict.FindElement(By.CssSelector(".panel-remote tr[data-column='balance']")).Text);
+        Assert.Contains("diff", conflict.FindElement(By.CssSelector(".panel-local tr[data-column='balance']")).GetAttribute("class"));
+        Assert.Contains("120", conflict.FindElement(By.CssSelector(".panel-kept tr[data-column='balance']")).Text);
+
+        var parked = wait.Until(d => d.FindElements(By.CssSelector("article.dead-letter[data-node='west']")).FirstOrDefault());
+        Assert.Contains("parked by rule", parked!.FindElement(By.CssSelector(".dead-letter-error")).Text);
+
+        // A stopped worker shows as down, with its links.
+        live.Workers["north"].Kill();
+        wait.Timeout = TimeSpan.FromSeconds(40);
+        wait.Until(d => d.FindElement(By.CssSelector("tr[data-link='north->east'] td.state")).Text == "down");
+        wait.Until(d => d.FindElement(By.CssSelector("tr[data-link='east->north'] td.state")).Text == "streaming");
+
+        var path = Path.Combine(AppContext.BaseDirectory, $"dashboard-pg{servers.Servers[0].MajorVersion}.png");
+        ((ITakesScreenshot)browser).GetScreenshot().SaveAsFile(path);
+        output.WriteLine($"screenshot: {path}");
+        Assert.True(new FileInfo(path).Length > 10_000, "the screenshot is suspiciously small");
+    }
+
+    /// <summary>Debian's Chromium through its chromedriver, with the flags this sandboxed machine needs.</summary>
+    private static class Browser
+    {
+        public static ChromeDriver Start()
+        {
+            const string chromium = "/usr/bin/chromium", driver = "/usr/bin/chromedriver";
+            if (!File.Exists(chromium) || !File.Exists(driver))
+                throw new InvalidOperationException($"the dashboard test needs {chromium} and {driver}: apt-get install chromium chromium-driver");
+            var options = new ChromeOptions { BinaryLocation = chromium };
+            options.AddArguments("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,2200",
+                "--user-data-dir=" + Directory.CreateTempSubdirectory("pgmm-chromium-").FullName);
+            var service = ChromeDriverService.CreateDefaultService(Path.GetDirectoryName(driver)!, Path.GetFileName(driver));
+            service.SuppressInitialDiagnosticInformation = true;
+            return new ChromeDriver(service, options, TimeSpan.FromSeconds(60));
+        }
+    }
+}
