@@ -13,7 +13,7 @@ namespace PgMultiMaster.Bench;
 /// Two local servers with durable settings; database <c>native</c> replicated by a native subscription and
 /// database <c>pgmm</c> by a PgMultiMaster worker process, so both systems run on the same servers.
 /// </summary>
-internal sealed class Bench : IAsyncDisposable
+internal sealed partial class Bench : IAsyncDisposable
 {
     private const string Table = """
         CREATE TABLE public.bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now());
@@ -26,6 +26,7 @@ internal sealed class Bench : IAsyncDisposable
     private readonly LocalPostgresServer _b;
     private readonly string _configPath;
     private Process? _worker;
+    private readonly List<LocalPostgresServer> _extra = [];
 
     private Bench(string root, LocalPostgresServer a, LocalPostgresServer b, string configPath)
     {
@@ -339,8 +340,10 @@ internal sealed class Bench : IAsyncDisposable
         StopWorker();
         try { await Exec(_b.ConnectionString("native"), "ALTER SUBSCRIPTION s DISABLE"); await Exec(_b.ConnectionString("native"), "DROP SUBSCRIPTION s"); }
         catch (NpgsqlException) { }
+        foreach (var p in _meshWorkers) { try { p.Kill(); p.WaitForExit(); } catch (InvalidOperationException) { } }
         await _a.DisposeAsync();
         await _b.DisposeAsync();
+        foreach (var s in _extra) await s.DisposeAsync();
         try { Directory.Delete(_root, true); } catch (IOException) { }
     }
 }

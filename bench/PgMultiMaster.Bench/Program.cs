@@ -1,7 +1,7 @@
 using PgMultiMaster.Bench;
 
 // Side-by-side replication benchmark: native logical replication vs PgMultiMaster, same servers, same settings.
-// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|bigtx|all] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--seconds N] [--out DIR]
+// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|mesh|all] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--clients N] [--seconds N] [--out DIR]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 int Arg(string name, int fallback) =>
     Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
@@ -12,5 +12,8 @@ var results = new List<Result>();
 if (scenario is "bulk" or "all") results.AddRange(await bench.BulkInsertAsync(Arg("--rows", 200_000), 1_000));
 if (scenario is "updates" or "all") results.AddRange(await bench.UpdateBacklogAsync(Arg("--transactions", 100_000)));
 if (scenario is "lag" or "all") results.AddRange(await bench.LagAsync(Arg("--rate", 500), TimeSpan.FromSeconds(Arg("--seconds", 10))));
+if (scenario is "live" or "all") results.AddRange(await bench.LiveUpdatesAsync(Arg("--clients", 4), TimeSpan.FromSeconds(Arg("--seconds", 10) * 2)));
 if (scenario is "bigtx" or "all") results.Add(await bench.BigTransactionAsync(Arg("--big-rows", 1_000_000)));
+// Last: it stops the two-node worker and adds a third server.
+if (scenario is "mesh" or "all") results.AddRange(await bench.MeshTpcbAsync(Arg("--clients", 2), TimeSpan.FromSeconds(Arg("--seconds", 10) * 2)));
 Report.Write(results, bench.Describe(), outDir);

@@ -20,8 +20,11 @@ internal static class Report
             var ratio = native is null || r.System == "native" || r.LagP50Ms is not null ? "" : (r.PerSecond / native.PerSecond).ToString("0.00", CultureInfo.InvariantCulture);
             var lag = r.LagP50Ms is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{r.LagP50Ms:0.0} / {r.LagP99Ms:0.0}");
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Workload} | {r.System} | {r.Units:N0} {r.Unit} | {r.Seconds:0.00} | {r.PerSecond:N0} {r.Unit}/s | {ratio} | {lag} | {r.CpuPer100k:0.00} | {r.PeakRssMb:0} |");
+                $"| {r.Workload} | {r.System} | {r.Units:N0} {r.Unit} | {r.Seconds:0.00} | {r.PerSecond:N0} {r.Unit}/s | {ratio} | {lag} | {r.CpuPer100k:0.00}{(r.CpuLabel is null ? "" : $" ({r.CpuLabel})")} | {r.PeakRssMb:0} |");
         }
+        var notes = results.Where(r => r.Note is not null).ToList();
+        if (notes.Count > 0) sb.AppendLine();
+        foreach (var r in notes) sb.AppendLine(CultureInfo.InvariantCulture, $"- {r.Workload}, {r.System}: {r.Note}");
         var table = sb.ToString();
         Console.WriteLine(table);
         File.WriteAllText(Path.Combine(outDir, "latest.md"), table);

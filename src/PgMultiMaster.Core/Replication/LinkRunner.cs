@@ -160,6 +160,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             await using var messages = source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom))
                 .GetAsyncEnumerator(streaming.Token);
             var inTransaction = false;
+            Task? tick = null;
             while (true)
             {
                 var next = messages.MoveNextAsync();
@@ -175,10 +176,12 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                             await target.FlushQueueAsync(ct).ConfigureAwait(false);
                             feedback.TargetFlushed(target.TargetFlushed);
                         }
-                        // One timer for the whole wait (not one per message): it wakes the loop to learn how far the
-                        // target has flushed, and now and then to retry parked changes.
-                        while (!inTransaction && await Task.WhenAny(arrival, Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
+                        // One timer ticking every FeedbackInterval, shared by all waits (a timer per wait would leave
+                        // thousands pending under a live load): it wakes the loop to learn how far the target has
+                        // flushed, and now and then to retry parked changes.
+                        while (!inTransaction && await Task.WhenAny(arrival, tick ??= Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
                         {
+                            tick = null;
                             if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
                             Status.ConfirmedLsn = feedback.Confirmed;
                             if (time.GetUtcNow() - _lastRetry < topology.Options.Conflicts.RetryInterval) continue;
