@@ -9,7 +9,8 @@ public sealed record ColumnInfo(string Name, uint TypeOid, bool IsKey);
 /// </summary>
 public sealed record RelationInfo(uint Id, string Schema, string Name, ReplicaIdentity Identity, ImmutableArray<ColumnInfo> Columns)
 {
-    public string QualifiedName => $"{Schema}.{Name}";
+    // Computed once: the apply path asks for it per change.
+    public string QualifiedName { get; } = $"{Schema}.{Name}";
 }
 
 public enum ReplicaIdentity { Default, Nothing, Full, Index }

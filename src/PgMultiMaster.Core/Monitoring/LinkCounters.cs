@@ -88,12 +88,26 @@ internal sealed class RowTally
     /// <summary>Counts the row changes among the first <paramref name="count"/> items.</summary>
     public void Add(IReadOnlyList<object> items, int count)
     {
+        // One dictionary update per run of changes to the same table and kind, not one per row.
+        RowChange? run = null;
+        long n = 0;
         for (var i = 0; i < count; i++)
-            if (items[i] is RowChange c)
-                Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + 1;
-            else if (items[i] is Apply.ParkRequest)
-                Parked++;
+        {
+            if (items[i] is Apply.ParkRequest) Parked++;
+            if (items[i] is not RowChange c) continue;
+            if (run is not null && (c.Kind != run.Kind || !ReferenceEquals(c.Relation, run.Relation)))
+            {
+                AddRun(run, n);
+                n = 0;
+            }
+            run = c;
+            n++;
+        }
+        if (run is not null) AddRun(run, n);
     }
+
+    private void AddRun(RowChange c, long n) =>
+        Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + n;
 
     public void Clear()
     {
