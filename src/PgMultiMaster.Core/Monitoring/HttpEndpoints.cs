@@ -43,12 +43,14 @@ public static class HttpEndpoints
             var node = await reader.ReadNodeAsync(worker.Topology.NodeNamed(worker.Node), worker.Monitor.Links(), ct).ConfigureAwait(false);
             return Results.Json(node with { History = worker.Monitor.History }, StatusJson.Options);
         });
-        api.MapGet("/cluster", async (CancellationToken ct) =>
+        // Every open dashboard polls this: read the nodes at most once a second, whatever the number of viewers.
+        var cache = new ClusterCache(TimeSpan.FromSeconds(1), async () =>
         {
-            var status = await reader.ReadAsync(worker.Node, n => n == worker.Node ? worker.Monitor.Links() : null, ct).ConfigureAwait(false);
+            var status = await reader.ReadAsync(worker.Node, n => n == worker.Node ? worker.Monitor.Links() : null, CancellationToken.None).ConfigureAwait(false);
             var nodes = status.Nodes.Select(n => n.Node == worker.Node ? n with { History = worker.Monitor.History } : n).ToList();
-            return Results.Json(status with { Nodes = nodes }, StatusJson.Options);
+            return status with { Nodes = nodes };
         });
+        api.MapGet("/cluster", async () => Results.Json(await cache.GetAsync().ConfigureAwait(false), StatusJson.Options));
 
         app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
         app.MapGet("/dashboard.js", () => Asset("dashboard.js", "text/javascript; charset=utf-8"));
@@ -77,5 +79,27 @@ public static class HttpEndpoints
     {
         var stream = Self.GetManifestResourceStream("dashboard/" + name);
         return stream is null ? Results.NotFound() : Results.Stream(stream, contentType);
+    }
+
+    /// <summary>The last cluster status, shared by concurrent requests and reused for <c>maxAge</c>.</summary>
+    private sealed class ClusterCache(TimeSpan maxAge, Func<Task<ClusterStatus>> read)
+    {
+        private readonly Lock _lock = new();
+        private Task<ClusterStatus>? _current;
+        private long _startedAt;
+
+        public Task<ClusterStatus> GetAsync()
+        {
+            lock (_lock)
+            {
+                var fresh = _current is not null && System.Diagnostics.Stopwatch.GetElapsedTime(_startedAt) < maxAge && !_current.IsFaulted;
+                if (!fresh)
+                {
+                    _startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    _current = read();
+                }
+                return _current!;
+            }
+        }
     }
 }
