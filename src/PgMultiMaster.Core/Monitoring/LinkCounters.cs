@@ -31,21 +31,29 @@ public sealed class LinkCounters
     /// <summary>Counts the row changes among <paramref name="items"/> (a transaction's, once committed).</summary>
     internal void AddRows(IReadOnlyList<object> items)
     {
-        // One counter update per run of changes to the same table and kind, not one per row.
+        foreach (var (change, n) in Runs(items, items.Count)) Add(change, n);
+    }
+
+    /// <summary>
+    /// The row changes among the first <paramref name="count"/> items as runs of the same table and kind, so
+    /// counting costs one update per run, not one per row.
+    /// </summary>
+    internal static IEnumerable<(RowChange First, long Count)> Runs(IReadOnlyList<object> items, int count)
+    {
         RowChange? run = null;
         long n = 0;
-        foreach (var item in items)
+        for (var i = 0; i < count; i++)
         {
-            if (item is not RowChange c) continue;
+            if (items[i] is not RowChange c) continue;
             if (run is not null && (c.Kind != run.Kind || !ReferenceEquals(c.Relation, run.Relation)))
             {
-                Add(run, n);
+                yield return (run, n);
                 n = 0;
             }
             run = c;
             n++;
         }
-        if (run is not null) Add(run, n);
+        if (run is not null) yield return (run, n);
     }
 
     internal void AddRows(RowTally tally)
@@ -85,29 +93,14 @@ internal sealed class RowTally
     /// <summary>Changes parked (written to the dead-letter table) inside the open transaction.</summary>
     public int Parked { get; set; }
 
-    /// <summary>Counts the row changes among the first <paramref name="count"/> items.</summary>
+    /// <summary>Counts the row changes (and parked changes) among the first <paramref name="count"/> items.</summary>
     public void Add(IReadOnlyList<object> items, int count)
     {
-        // One dictionary update per run of changes to the same table and kind, not one per row.
-        RowChange? run = null;
-        long n = 0;
         for (var i = 0; i < count; i++)
-        {
             if (items[i] is Apply.ParkRequest) Parked++;
-            if (items[i] is not RowChange c) continue;
-            if (run is not null && (c.Kind != run.Kind || !ReferenceEquals(c.Relation, run.Relation)))
-            {
-                AddRun(run, n);
-                n = 0;
-            }
-            run = c;
-            n++;
-        }
-        if (run is not null) AddRun(run, n);
+        foreach (var (c, n) in LinkCounters.Runs(items, count))
+            Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + n;
     }
-
-    private void AddRun(RowChange c, long n) =>
-        Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + n;
 
     public void Clear()
     {
