@@ -31,7 +31,7 @@ COPY --from=build /app/ /app/
 # `pgmm VERB ...` on the PATH, for `kubectl exec deploy/<worker> -- pgmm status --config /etc/pgmm/appsettings.json`.
 COPY --from=build /app/pgmm /usr/local/bin/pgmm
 
-# The worker binds to PgMultiMaster:Monitoring:Urls (http://0.0.0.0:9187 in the Helm chart), not to the image's
+# The worker binds to PgMultiMaster:Monitoring:Urls (http://0.0.0.0:9478 in the Helm chart), not to the image's
 # default ASP.NET Core port 8080. HOME and the diagnostics sockets go to /tmp, the only writable place when the
 # root filesystem is read-only (the chart mounts an emptyDir there).
 ENV ASPNETCORE_HTTP_PORTS= \
@@ -40,6 +40,6 @@ ENV ASPNETCORE_HTTP_PORTS= \
 
 # Non-root, numeric so that Kubernetes' runAsNonRoot can verify it without a passwd entry.
 USER 10001:10001
-EXPOSE 9187
+EXPOSE 9478
 ENTRYPOINT ["dotnet", "/app/pgmm.dll"]
 CMD ["help"]

@@ -22,23 +22,39 @@ public sealed class DashboardTests(ServersFixture servers, ITestOutputHelper out
         // Any worker serves the whole cluster: open west's, though the conflict was resolved by east's link.
         browser.Navigate().GoToUrl(live.Urls["west"] + "/");
         var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(60)) { PollingInterval = TimeSpan.FromMilliseconds(200) };
+        // The page re-renders every poll: an element found a moment ago may be replaced; read again then.
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException), typeof(NoSuchElementException));
         wait.Until(d => d.FindElement(By.TagName("body")).GetAttribute("data-loaded") == "true");
 
         foreach (var source in live.Mesh.NodeNames)
             foreach (var target in live.Mesh.NodeNames.Where(t => t != source))
                 wait.Until(d => d.FindElement(By.CssSelector($"tr[data-link='{source}->{target}'] td.state")).Text == "streaming");
 
-        var conflict = wait.Until(d => d.FindElements(By.CssSelector("article.conflict[data-node='west']"))
-            .FirstOrDefault(c => c.FindElement(By.CssSelector(".conflict-table")).Text == "public.accounts"));
-        Assert.Equal("update_origin_differs", conflict!.FindElement(By.CssSelector(".conflict-type")).Text);
+        // Read the conflict's card in one go (a snapshot of its texts), retried if a re-render replaced it.
+        var conflict = wait.Until(d =>
+        {
+            var card = d.FindElements(By.CssSelector("article.conflict[data-node='west']"))
+                .FirstOrDefault(c => c.FindElement(By.CssSelector(".conflict-table")).Text == "public.accounts");
+            if (card is null) return null;
+            string Text(string css) => card.FindElement(By.CssSelector(css)).Text;
+            return new
+            {
+                Type = Text(".conflict-type"),
+                Local = Text(".panel-local tr[data-column='balance']"),
+                LocalClass = card.FindElement(By.CssSelector(".panel-local tr[data-column='balance']")).GetAttribute("class") ?? "",
+                Remote = Text(".panel-remote tr[data-column='balance']"),
+                Kept = Text(".panel-kept tr[data-column='balance']"),
+            };
+        });
+        Assert.Equal("update_origin_differs", conflict!.Type);
         // Local (west's 120), remote (east's 99) and kept (120) side by side, the differing column marked.
-        Assert.Contains("120", conflict.FindElement(By.CssSelector(".panel-local tr[data-column='balance']")).Text);
-        Assert.Contains("99", conflict.FindElement(By.CssSelector(".panel-remote tr[data-column='balance']")).Text);
-        Assert.Contains("diff", conflict.FindElement(By.CssSelector(".panel-local tr[data-column='balance']")).GetAttribute("class"));
-        Assert.Contains("120", conflict.FindElement(By.CssSelector(".panel-kept tr[data-column='balance']")).Text);
+        Assert.Contains("120", conflict.Local);
+        Assert.Contains("99", conflict.Remote);
+        Assert.Contains("diff", conflict.LocalClass);
+        Assert.Contains("120", conflict.Kept);
 
-        var parked = wait.Until(d => d.FindElements(By.CssSelector("article.dead-letter[data-node='west']")).FirstOrDefault());
-        Assert.Contains("parked by rule", parked!.FindElement(By.CssSelector(".dead-letter-error")).Text);
+        var parkedError = wait.Until(d => d.FindElements(By.CssSelector("article.dead-letter[data-node='west'] .dead-letter-error")).FirstOrDefault()?.Text);
+        Assert.Contains("parked by rule", parkedError);
 
         // A stopped worker shows as down, with its links.
         live.Workers["north"].Kill();

@@ -204,7 +204,12 @@ internal sealed class TargetSession : IAsyncDisposable
                         LastCommitLsn = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(1);
                     }
                     var failed = _queue.FindIndex(q => q.Commit.EndLsn > progress);
-                    if (failed < 0) throw; // all of them committed: nothing queued to blame, reconnect and resume
+                    if (failed < 0)
+                    {
+                        // All of them committed: nothing queued to blame; reconnect and resume after them.
+                        foreach (var q in _queue) Done(q);
+                        throw;
+                    }
                     foreach (var q in _queue.Take(failed)) Done(q);
                     var culprit = _queue[failed];
                     _queue.RemoveRange(0, failed + 1);
@@ -225,7 +230,7 @@ internal sealed class TargetSession : IAsyncDisposable
                         throw new ApplyDataException(culprit.Begin.FinalLsn, inner);
                     }
                     _begun = false;
-                    _tally.Clear(); // counted from its items
+                    _tally.ClearRows(); // its rows are counted from its items
                     Done(culprit);
                 }
             }
@@ -243,6 +248,7 @@ internal sealed class TargetSession : IAsyncDisposable
     private void Done(Queued q)
     {
         Counters.AddRows(q.Items);
+        Counters.AddRows(_tally); // conflicts resolved for it on the slow path (its rows are counted from its items)
         Counters.AddParked(q.Items.Count(i => i is ParkRequest));
         Applied(q.Commit);
         q.OnCommitted(LastCommitLsn);
@@ -252,8 +258,8 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         Progress = commit.EndLsn;
         var now = DateTimeOffset.UtcNow;
-        _status.LastApplyDelay = now.UtcDateTime - commit.CommitTimestamp;
-        _status.LastAppliedAt = now;
+        _status.LastApplied = new LastApply(now.UtcDateTime - commit.CommitTimestamp, now);
+        _status.TransactionApplied();
     }
 
     /// <summary>A relation was (re)described by the source: learn how to find its rows here.</summary>
@@ -465,10 +471,10 @@ internal sealed class TargetSession : IAsyncDisposable
         Counted(change, type, resolution);
     }
 
+    // Counted once the transaction commits (a rolled-back resolution is resolved again when resent).
     private void Counted(RowChange change, ConflictType type, string resolution)
     {
-        if (resolution == "dead_letter") Counters.AddParked(1);
-        Counters.AddConflict(change.Relation.QualifiedName, type.Name(), resolution);
+        _tally.AddConflict(change, type.Name(), resolution);
     }
 
     /// <summary>After an error, each change in its own savepoint: what still fails is parked with the error.</summary>
@@ -562,7 +568,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     {
                         var (type, resolution) = await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false);
                         if (resolution == "dead_letter") throw new StillParkedException("the rules park it again: the conflict remains");
-                        Counters.AddConflict(table.Relation.QualifiedName, type.Name(), resolution);
+                        _tally.AddConflict(retried, type.Name(), resolution);
                     }
                 }
                 await using (var finish = new NpgsqlBatch(_conn))
@@ -573,6 +579,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     AddCommit(finish, new TransactionCommit(lsn, Progress, commitTs));
                     await ExecuteCommitAsync(finish, ct).ConfigureAwait(false);
                 }
+                Counters.AddRows(_tally); // the conflict, if it met one, now that it committed
                 _begun = false;
                 applied++;
             }

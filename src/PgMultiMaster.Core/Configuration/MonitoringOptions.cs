@@ -7,7 +7,7 @@ public sealed class MonitoringOptions
     /// Where the worker serves <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c>, <c>/api/status</c> and the dashboard
     /// (ASP.NET Core URL syntax; port 0 picks a free port). Empty: no HTTP at all.
     /// </summary>
-    public string Urls { get; set; } = "http://127.0.0.1:9187";
+    public string Urls { get; set; } = "http://127.0.0.1:9478";
 
     /// <summary>When set, the dashboard's API needs it (<c>Authorization: Bearer …</c> or <c>?token=…</c>).</summary>
     public string? AccessToken { get; set; }

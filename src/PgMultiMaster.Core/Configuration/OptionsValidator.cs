@@ -68,8 +68,8 @@ public static partial class OptionsValidator
         var m = options.Monitoring;
         if (!string.IsNullOrWhiteSpace(m.Urls))
             foreach (var url in m.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-                    errors.Add($"{s}:Monitoring:Urls '{url}' must be an http:// URL such as http://0.0.0.0:9187.");
+                if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme != "http")
+                    errors.Add($"{s}:Monitoring:Urls '{url}' must be an http:// URL such as http://0.0.0.0:9478 (no TLS: put a TLS proxy or the cluster's ingress in front).");
         if (m.MaxLag <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:MaxLag must be positive.");
         if (m.MaxLagBytes <= 0) errors.Add($"{s}:Monitoring:MaxLagBytes must be positive.");
         if (m.PollInterval <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:PollInterval must be positive.");

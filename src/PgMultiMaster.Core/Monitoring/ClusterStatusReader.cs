@@ -31,17 +31,17 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm status", ct).ConfigureAwait(false);
             var slots = await ReadSlotsAsync(conn, node.Name, ct).ConfigureAwait(false);
-            var (startedAt, seenAt, report) = await ReadReportAsync(conn, node.Name, ct).ConfigureAwait(false);
-            var up = live is not null || seenAt is not null && DateTimeOffset.UtcNow - seenAt < StaleAfter;
+            var (startedAt, seenAt, age, report) = await ReadReportAsync(conn, node.Name, ct).ConfigureAwait(false);
+            var up = live is not null || age < StaleAfter;
             var links = topology.LinksFrom(node.Name).Select(l =>
             {
                 slots.TryGetValue(l.Target.Name, out var slot);
-                var reported = (live ?? (up ? report?.Links : null))?.FirstOrDefault(x => x.Target == l.Target.Name);
+                var reported = (live ?? (up ? report?.Links : null))?.FirstOrDefault(x => x?.Target == l.Target.Name);
                 if (reported is not null)
                     return reported with { LagBytes = slot?.LagBytes ?? reported.LagBytes, WalRetainedBytes = slot?.Retained ?? reported.WalRetainedBytes };
                 var why = slot is null ? $"slot {l.SlotName} is missing on {node.Name}: run pgmm init"
                     : seenAt is null ? $"the worker of {node.Name} has not reported" : $"the worker of {node.Name} last reported at {seenAt:u}";
-                var old = report?.Links.FirstOrDefault(x => x.Target == l.Target.Name);
+                var old = report?.Links?.FirstOrDefault(x => x?.Target == l.Target.Name);
                 return new LinkView(node.Name, l.Target.Name, "down", slot?.LagBytes, null, slot?.Retained, null, slot?.Confirmed,
                     old?.TransactionsApplied ?? 0, old?.RowsApplied ?? 0, old?.Conflicts ?? 0, old?.Parked ?? 0, old?.Retries ?? 0, why, seenAt);
             }).ToList();
@@ -84,31 +84,37 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
         return slots;
     }
 
-    private async Task<(DateTimeOffset? StartedAt, DateTimeOffset? SeenAt, WorkerReport? Report)> ReadReportAsync(NpgsqlConnection conn, string node, CancellationToken ct)
+    private async Task<(DateTimeOffset? StartedAt, DateTimeOffset? SeenAt, TimeSpan? Age, WorkerReport? Report)> ReadReportAsync(
+        NpgsqlConnection conn, string node, CancellationToken ct)
     {
-        // Catalog version 3 brought the table; a cluster not re-initialized since simply has no reports.
+        // Catalog version 3 brought the table; a cluster not re-initialized since simply has no reports. The report's
+        // age is measured on the node's own clock, which wrote seen_at.
         await using var cmd = new NpgsqlCommand(
-            "SELECT started_at, seen_at, status::text FROM pgmm.worker_status WHERE cluster = $1 AND node = $2", conn);
+            "SELECT started_at, seen_at, status::text, clock_timestamp() - seen_at FROM pgmm.worker_status WHERE cluster = $1 AND node = $2", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
         cmd.Parameters.Add(new NpgsqlParameter { Value = node });
         try
         {
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            if (!await r.ReadAsync(ct).ConfigureAwait(false)) return (null, null, null);
-            return (Utc(r.GetDateTime(0)), Utc(r.GetDateTime(1)), JsonSerializer.Deserialize<WorkerReport>(r.GetString(2), StatusJson.Options));
+            if (!await r.ReadAsync(ct).ConfigureAwait(false)) return (null, null, null, null);
+            WorkerReport? report;
+            try { report = JsonSerializer.Deserialize<WorkerReport>(r.GetString(2), StatusJson.Options); }
+            catch (JsonException) { report = null; } // written by another version: the node's slots still tell
+            return (Utc(r.GetDateTime(0)), Utc(r.GetDateTime(1)), r.GetTimeSpan(3), report);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
         {
-            return (null, null, null);
+            return (null, null, null, null);
         }
     }
 
     private static async Task<(long?, long?)> ReadCountsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT (SELECT count(*) FROM pgmm.dead_letter), (SELECT count(*) FROM pgmm.tombstone)", conn);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT (SELECT count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)", conn);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         await r.ReadAsync(ct).ConfigureAwait(false);
-        return (r.GetInt64(0), r.GetInt64(1));
+        return (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1));
     }
 
     private static async Task<List<ConflictView>> ReadConflictsAsync(NpgsqlConnection conn, CancellationToken ct)

@@ -38,13 +38,14 @@ public static class HttpEndpoints
             api.AddEndpointFilter(async (context, next) =>
                 HasToken(context.HttpContext.Request, options.AccessToken) ? await next(context).ConfigureAwait(false)
                     : Results.Json(new { error = "access token required: send Authorization: Bearer TOKEN or open the page as /?token=TOKEN" }, statusCode: 401));
-        api.MapGet("/status", async (CancellationToken ct) =>
+        var nodeCache = new Cache<NodeStatus>(TimeSpan.FromSeconds(1), async () =>
         {
-            var node = await reader.ReadNodeAsync(worker.Topology.NodeNamed(worker.Node), worker.Monitor.Links(), ct).ConfigureAwait(false);
-            return Results.Json(node with { History = worker.Monitor.History }, StatusJson.Options);
+            var node = await reader.ReadNodeAsync(worker.Topology.NodeNamed(worker.Node), worker.Monitor.Links(), CancellationToken.None).ConfigureAwait(false);
+            return node with { History = worker.Monitor.History };
         });
+        api.MapGet("/status", async () => Results.Json(await nodeCache.GetAsync().ConfigureAwait(false), StatusJson.Options));
         // Every open dashboard polls this: read the nodes at most once a second, whatever the number of viewers.
-        var cache = new ClusterCache(TimeSpan.FromSeconds(1), async () =>
+        var cache = new Cache<ClusterStatus>(TimeSpan.FromSeconds(1), async () =>
         {
             var status = await reader.ReadAsync(worker.Node, n => n == worker.Node ? worker.Monitor.Links() : null, CancellationToken.None).ConfigureAwait(false);
             var nodes = status.Nodes.Select(n => n.Node == worker.Node ? n with { History = worker.Monitor.History } : n).ToList();
@@ -81,18 +82,20 @@ public static class HttpEndpoints
         return stream is null ? Results.NotFound() : Results.Stream(stream, contentType);
     }
 
-    /// <summary>The last cluster status, shared by concurrent requests and reused for <c>maxAge</c>.</summary>
-    private sealed class ClusterCache(TimeSpan maxAge, Func<Task<ClusterStatus>> read)
+    /// <summary>The last status read, shared by concurrent requests and reused for <c>maxAge</c>.</summary>
+    private sealed class Cache<T>(TimeSpan maxAge, Func<Task<T>> read)
     {
         private readonly Lock _lock = new();
-        private Task<ClusterStatus>? _current;
+        private Task<T>? _current;
         private long _startedAt;
 
-        public Task<ClusterStatus> GetAsync()
+        public Task<T> GetAsync()
         {
             lock (_lock)
             {
-                var fresh = _current is not null && System.Diagnostics.Stopwatch.GetElapsedTime(_startedAt) < maxAge && !_current.IsFaulted;
+                // A read still running is shared too: a slow or unreachable node must not pile reads up.
+                var fresh = _current is not null && !_current.IsFaulted
+                            && (!_current.IsCompleted || System.Diagnostics.Stopwatch.GetElapsedTime(_startedAt) < maxAge);
                 if (!fresh)
                 {
                     _startedAt = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -56,9 +56,18 @@ public sealed class LinkCounters
         if (run is not null) yield return (run, n);
     }
 
+    /// <summary>What the open transaction sent and resolved, now that it committed; empties the tally.</summary>
     internal void AddRows(RowTally tally)
     {
         foreach (var ((table, kind), n) in tally.Counts) Add(table, kind, n);
+        foreach (var (change, type, resolution) in tally.Conflicts)
+        {
+            AddConflict(change.Relation.QualifiedName, type, resolution);
+            if (resolution != "dead_letter") continue;
+            // Parked by a rule: counted as parked, not as a row applied.
+            AddParked(1);
+            Add(change, -1);
+        }
         tally.Clear();
     }
 
@@ -102,9 +111,21 @@ internal sealed class RowTally
             Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + n;
     }
 
-    public void Clear()
+    /// <summary>Conflicts resolved inside the open transaction.</summary>
+    public List<(RowChange Change, string Type, string Resolution)> Conflicts { get; } = [];
+
+    public void AddConflict(RowChange change, string type, string resolution) => Conflicts.Add((change, type, resolution));
+
+    /// <summary>Forgets the rows and parked changes (counted another way), keeps the conflicts.</summary>
+    public void ClearRows()
     {
         Counts.Clear();
         Parked = 0;
+    }
+
+    public void Clear()
+    {
+        ClearRows();
+        Conflicts.Clear();
     }
 }

@@ -27,8 +27,11 @@ public sealed class PgmmMetrics
             description: "WAL the link's replication slot holds on the source.");
         meter.CreateObservableGauge("pgmm_link_clock_skew_seconds", () => PerLink(links, s => (double?)s.ClockSkew.TotalSeconds),
             description: "Source commit timestamp minus the target's clock when the transaction arrived.");
-        meter.CreateObservableGauge("pgmm_link_state", () => links.SelectMany(s => LinkStatus.StateNames.Select(state =>
-                new Measurement<int>(s.StateName == state ? 1 : 0, Tags(s, ("state", state))))),
+        meter.CreateObservableGauge("pgmm_link_state", () => links.SelectMany(s =>
+            {
+                var current = s.StateName; // read once: exactly one state is 1 even while it changes
+                return LinkStatus.StateNames.Select(state => new Measurement<int>(current == state ? 1 : 0, Tags(s, ("state", state))));
+            }),
             description: "1 for the link's current state (starting, streaming, catching_up, holding, backing_off, down), 0 for the others.");
         meter.CreateObservableCounter("pgmm_link_retries", () => PerLink(links, s => (long?)s.Retries),
             description: "Times the link failed and reconnected.");
@@ -45,7 +48,7 @@ public sealed class PgmmMetrics
         meter.CreateObservableGauge("pgmm_dead_letters", () => PerNode(worker, worker.Monitor.DeadLetters),
             description: "Changes parked in the node's pgmm.dead_letter.");
         meter.CreateObservableGauge("pgmm_tombstones", () => PerNode(worker, worker.Monitor.Tombstones),
-            description: "Rows of the node's pgmm.tombstone (recently deleted keys).");
+            description: "Rows of the node's pgmm.tombstone (recently deleted keys), as estimated by the table statistics.");
 
         var duration = meter.CreateHistogram("pgmm_apply_duration_seconds", unit: null,
             description: "One round trip that commits transactions on the target.", tags: null,

@@ -49,9 +49,16 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
                     conn ??= await ConnectionStrings.OpenAdminAsync(topology.NodeNamed(node).ConnectionString, "pgmm monitor", ct).ConfigureAwait(false);
                     await PollOnceAsync(conn, ct).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
-                    logger.LogDebug("Status poll on node '{Node}' failed: {Error}", node, e.Message);
+                    // Status must never stop replication, nor stop for good: try again at the next poll. What it
+                    // measured is unknown meanwhile, not stale.
+                    if (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+                        logger.LogDebug("Status poll on node '{Node}' failed: {Error}", node, e.Message);
+                    else
+                        logger.LogWarning(e, "Status poll on node '{Node}' failed", node);
+                    foreach (var l in links) l.Status.Measured = LinkMeasurement.Unknown;
+                    (DeadLetters, Tombstones) = (null, null);
                     if (conn is not null) await conn.DisposeAsync().ConfigureAwait(false);
                     conn = null;
                 }
@@ -70,24 +77,35 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
         await using (var cmd = new NpgsqlCommand(
             """
             SELECT pg_current_wal_lsn(), s.slot_name, s.confirmed_flush_lsn, s.restart_lsn,
-                   (SELECT count(*) FROM pgmm.dead_letter), (SELECT count(*) FROM pgmm.tombstone)
+                   (SELECT count(*) FROM pgmm.dead_letter),
+                   -- The statistics' estimate: counting a large tombstone table every poll would cost a full scan.
+                   (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)
             FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = ANY($1)
             """, conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = slots.Keys.ToArray() });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             var now = time.GetUtcNow();
+            var seen = new HashSet<LinkStatus>();
             while (await r.ReadAsync(ct).ConfigureAwait(false))
             {
                 DeadLetters = r.GetInt64(4);
-                Tombstones = r.GetInt64(5);
+                Tombstones = r.IsDBNull(5) ? null : r.GetInt64(5);
                 if (r.IsDBNull(1)) continue;
                 var end = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(0);
                 var status = slots[r.GetString(1)];
+                seen.Add(status);
                 var confirmed = Math.Max(status.ConfirmedLsn, r.IsDBNull(2) ? 0 : (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(2));
-                status.LagBytes = end > confirmed ? (long)(end - confirmed) : 0;
-                status.WalRetainedBytes = r.IsDBNull(3) ? null : (long)(end - Math.Min(end, (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(3)));
-                status.Lag = LagOf(status, end, confirmed, now);
+                status.Measured = new LinkMeasurement(
+                    end > confirmed ? (long)(end - confirmed) : 0,
+                    LagOf(status, end, confirmed, now),
+                    r.IsDBNull(3) ? null : (long)(end - Math.Min(end, (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(3))));
+            }
+            // A link whose slot is gone has no lag to report.
+            foreach (var l in links.Where(l => !seen.Contains(l.Status)))
+            {
+                l.Status.Measured = LinkMeasurement.Unknown;
+                _unconfirmed[l.Status.Name].Clear();
             }
         }
 
@@ -115,8 +133,9 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
         var behind = samples.TryPeek(out var oldest) ? now - oldest.At : TimeSpan.Zero;
         if (end > confirmed) samples.Enqueue((end, now));
         if (behind > TimeSpan.Zero) return behind;
-        var recent = status.LastAppliedAt is { } at && now - at < topology.Options.Monitoring.PollInterval * 2;
-        return recent ? TimeSpan.FromTicks(Math.Max(0, status.LastApplyDelay.Ticks)) : TimeSpan.Zero;
+        var last = status.LastApplied;
+        var recent = last is not null && now - last.At < topology.Options.Monitoring.PollInterval * 2;
+        return recent ? TimeSpan.FromTicks(Math.Max(0, last!.Delay.Ticks)) : TimeSpan.Zero;
     }
 
     private async Task PublishAsync(NpgsqlConnection conn, CancellationToken ct)

@@ -183,7 +183,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         {
                             tick = null;
                             if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
-                            Status.ConfirmedLsn = feedback.Confirmed;
+                            Status.ConfirmedLsn = Math.Max(Status.ConfirmedLsn, feedback.Confirmed);
                             if (time.GetUtcNow() - _lastRetry < topology.Options.Conflicts.RetryInterval) continue;
                             _lastRetry = time.GetUtcNow();
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
@@ -234,16 +234,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         {
                             // Sent later, together with the transactions after it (see FlushQueueAsync).
                             await target.QueueAsync(commit, feedback.TransactionQueued(commit.EndLsn), ct).ConfigureAwait(false);
-                            Status.TransactionsApplied++;
                             feedback.TargetFlushed(target.TargetFlushed);
-                            Status.ConfirmedLsn = feedback.Confirmed;
+                            Status.ConfirmedLsn = Math.Max(Status.ConfirmedLsn, feedback.Confirmed);
                             skip = false;
                             break;
                         }
                         if (!skip)
                         {
                             wrote = await target.CommitAsync(commit, ct).ConfigureAwait(false);
-                            Status.TransactionsApplied++;
                             Log.TransactionApplied(logger, link.ToString(), new NpgsqlLogSequenceNumber(commit.EndLsn).ToString(), Status.RowsApplied);
                         }
                         feedback.TransactionDone(commit.EndLsn, wrote ? target.LastCommitLsn : 0);
@@ -254,7 +252,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                             _lastRetry = time.GetUtcNow();
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
                         }
-                        Status.ConfirmedLsn = feedback.Confirmed;
+                        Status.ConfirmedLsn = Math.Max(Status.ConfirmedLsn, feedback.Confirmed);
                         skip = false;
                         break;
                 }

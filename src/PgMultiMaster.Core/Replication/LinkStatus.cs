@@ -43,7 +43,10 @@ public sealed class LinkStatus
     public ulong ConfirmedLsn { get; internal set; }
     /// <summary>The source's WAL end when the link last connected: below it the link is catching up.</summary>
     public ulong CatchUpTo { get; internal set; }
-    public long TransactionsApplied { get; internal set; }
+    private long _transactionsApplied;
+    /// <summary>Source transactions committed on the target.</summary>
+    public long TransactionsApplied => Interlocked.Read(ref _transactionsApplied);
+    internal void TransactionApplied() => Interlocked.Increment(ref _transactionsApplied);
     public long TransactionsSkippedAsEcho { get; internal set; }
     public long Retries { get; internal set; }
     public long RetriedFromDeadLetter { get; internal set; }
@@ -54,12 +57,19 @@ public sealed class LinkStatus
     /// <summary>Last remote commit time minus local time when it arrived: positive means the source's clock is ahead.</summary>
     public TimeSpan ClockSkew { get; internal set; }
 
-    /// <summary>Source commit → target commit of the last applied transaction, and when that was.</summary>
-    public TimeSpan LastApplyDelay { get; internal set; }
-    public DateTimeOffset? LastAppliedAt { get; internal set; }
+    /// <summary>Source commit → target commit of the last applied transaction, and when that was (null: none yet).</summary>
+    public LastApply? LastApplied { get; internal set; }
 
-    // Measured by the status monitor from the source's slot.
-    public long? LagBytes { get; internal set; }
-    public TimeSpan? Lag { get; internal set; }
-    public long? WalRetainedBytes { get; internal set; }
+    /// <summary>Measured by the status monitor from the source's slot; replaced whole, so readers never see half of it.</summary>
+    public LinkMeasurement Measured { get; internal set; } = LinkMeasurement.Unknown;
+    public long? LagBytes => Measured.LagBytes;
+    public TimeSpan? Lag => Measured.Lag;
+    public long? WalRetainedBytes => Measured.WalRetainedBytes;
+}
+
+public sealed record LastApply(TimeSpan Delay, DateTimeOffset At);
+
+public sealed record LinkMeasurement(long? LagBytes, TimeSpan? Lag, long? WalRetainedBytes)
+{
+    public static readonly LinkMeasurement Unknown = new(null, null, null);
 }

@@ -40,7 +40,7 @@ internal static class DemoCommand
         var config = args.LoadConfiguration(requireFile: false);
         var seconds = int.TryParse(config["Demo:Seconds"], out var s) && s > 0 ? s : 10;
         var keep = args.Has("--keep");
-        var port = int.TryParse(config["Demo:Port"], out var p) && p is >= 0 and < 65536 ? p : 9187;
+        var port = int.TryParse(config["Demo:Port"], out var p) && p is >= 0 and < 65536 ? p : 9478;
         var root = config["Demo:Dir"] ?? Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Environment.ProcessId}");
 
         string binDir;

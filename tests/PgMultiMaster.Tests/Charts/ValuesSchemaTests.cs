@@ -182,8 +182,8 @@ public sealed class ValuesSchemaTests
     [InlineData("apply", """{ "Batchsize": 100 }""", "/apply/Batchsize")]
     [InlineData("conflicts", """{ "Default": { "Strategy": "Newest" } }""", "/conflicts/Default/Strategy")]
     [InlineData("conflicts", """{ "Tables": { "public.t": { "Types": { "update_gone": "KeepLocal" } } } }""", "/conflicts/Tables/public.t/Types")]
-    [InlineData("monitoring", """{ "port": 9187, "maxLag": "1m", "maxLagBytes": 1, "pollInterval": "00:00:02" }""", "/monitoring/maxLag")]
-    [InlineData("monitoring", """{ "port": 9187, "maxLag": "00:01:00", "maxLagBytes": 1, "pollInterval": "00:00:02", "accessTokenSecret": { "name": "tok" } }""", "/monitoring/accessTokenSecret")]
+    [InlineData("monitoring", """{ "port": 9478, "maxLag": "1m", "maxLagBytes": 1, "pollInterval": "00:00:02" }""", "/monitoring/maxLag")]
+    [InlineData("monitoring", """{ "port": 9478, "maxLag": "00:01:00", "maxLagBytes": 1, "pollInterval": "00:00:02", "accessTokenSecret": { "name": "tok" } }""", "/monitoring/accessTokenSecret")]
     [InlineData("dashboard", """{ "service": { "type": "Ingress", "port": 80 } }""", "/dashboard/service/type")]
     public void Misspelt_or_out_of_range_settings_are_refused_where_they_are(string key, string json, string location)
     {
@@ -205,7 +205,7 @@ public sealed class ValuesSchemaTests
         Assert.True((bool)container["readOnlyRootFilesystem"]!);
         Assert.False((bool)container["allowPrivilegeEscalation"]!);
         Assert.Equal(["ALL"], container["capabilities"]!["drop"]!.AsArray().Select(c => (string?)c));
-        Assert.Equal(9187, (long)values["monitoring"]!["port"]!);
+        Assert.Equal(9478, (long)values["monitoring"]!["port"]!);
     }
 
     /// <summary>

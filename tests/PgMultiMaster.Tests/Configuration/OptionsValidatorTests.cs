@@ -29,18 +29,18 @@ public sealed class OptionsValidatorTests
     public void Monitoring_settings_are_checked_with_their_keys()
     {
         var o = Valid();
-        o.Monitoring.Urls = "localhost:9187";
+        o.Monitoring.Urls = "localhost:9478";
         o.Monitoring.MaxLag = TimeSpan.Zero;
         o.Monitoring.MaxLagBytes = 0;
         o.Monitoring.PollInterval = TimeSpan.FromSeconds(-1);
         var errors = OptionsValidator.Validate(o, requireNode: true);
-        Assert.Contains("PgMultiMaster:Monitoring:Urls 'localhost:9187' must be an http:// URL such as http://0.0.0.0:9187.", errors);
+        Assert.Contains("PgMultiMaster:Monitoring:Urls 'localhost:9478' must be an http:// URL such as http://0.0.0.0:9478 (no TLS: put a TLS proxy or the cluster's ingress in front).", errors);
         Assert.Contains("PgMultiMaster:Monitoring:MaxLag must be positive.", errors);
         Assert.Contains("PgMultiMaster:Monitoring:MaxLagBytes must be positive.", errors);
         Assert.Contains("PgMultiMaster:Monitoring:PollInterval must be positive.", errors);
 
         o = Valid();
-        o.Monitoring.Urls = "http://0.0.0.0:9187;http://[::]:0";
+        o.Monitoring.Urls = "http://0.0.0.0:9478;http://[::]:0";
         Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
         o.Monitoring.Urls = ""; // no HTTP at all
         Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
