@@ -117,6 +117,13 @@ public sealed class MonitoringTests(ServersFixture servers, ITestOutputHelper ou
 
         var metrics = LiveMesh.ParseMetrics(await http.GetStringAsync(url + "/metrics"));
         Assert.Contains(metrics, s => s.Name == "pgmm_link_retries_total" && s.Value >= 1);
+
+        // pgmm status names the cause on every node and fails.
+        var (code, text) = await PgmmCli.RunAsync(PgmmCli.ConfigDir(mesh), "status");
+        output.WriteLine(text);
+        Assert.Equal(1, code);
+        Assert.Contains("node west has no pgmm catalog", text);
+        Assert.Contains("run pgmm init", text);
     }
 
     [Fact]

@@ -56,6 +56,13 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
                 History = report?.History ?? [],
             };
         }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+        {
+            var why = $"node {node.Name} has no pgmm catalog ({e.MessageText}): run pgmm init";
+            var links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
+                null, null, null, null, null, 0, 0, 0, 0, 0, why, DateTimeOffset.UtcNow)).ToList();
+            return new NodeStatus { Node = node.Name, Worker = live is not null ? "up" : "down", Error = why, Links = links };
+        }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
             var links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
