@@ -35,6 +35,23 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_taken_http_port_stops_the_worker_with_a_message_naming_the_setting()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var dir = TempDir();
+        await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), $$"""
+            { "PgMultiMaster": { "Nodes": [ { "Name": "east", "ConnectionString": "Host=127.0.0.1;Port=1" }, { "Name": "west", "ConnectionString": "Host=127.0.0.1;Port=2" } ],
+                                 "Tables": [ "public.*" ], "Monitoring": { "Urls": "http://127.0.0.1:{{port}}" } } }
+            """);
+        var (code, text) = await Pgmm(dir, "run", "--node", "east");
+        Assert.Equal(1, code);
+        Assert.Contains($"pgmm run: Failed to bind to address http://127.0.0.1:{port}", text);
+        Assert.Contains("Set PgMultiMaster:Monitoring:Urls to a free port", text);
+    }
+
+    [Fact]
     public async Task Invalid_json_and_a_missing_config_file_are_named()
     {
         var dir = TempDir();

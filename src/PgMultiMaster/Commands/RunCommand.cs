@@ -25,5 +25,9 @@ internal static class RunCommand
         {
             throw new CliException(string.Join(Environment.NewLine, e.Failures));
         }
+        catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException)
+        {
+            throw new CliException($"{e.Message} Set PgMultiMaster:Monitoring:Urls to a free port, or to \"\" for no HTTP.", 1);
+        }
     }
 }
