@@ -287,16 +287,20 @@ internal sealed partial class Bench : IAsyncDisposable
         return first + rows;
     }
 
-    private void StartWorker()
+    private void StartWorker() => _worker = RunWorker(_configPath, "a");
+
+    /// <summary>A <c>pgmm run</c> process for <paramref name="node"/>, its warnings and errors relayed to stderr.</summary>
+    private static Process RunWorker(string config, string node, params string[] extraArgs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "pgmm.dll"), "run", "--config", _configPath, "--node", "a", "--Logging:LogLevel:Default=Warning" })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "pgmm.dll"), "run", "--config", config, "--node", node, "--Logging:LogLevel:Default=Warning" }.Concat(extraArgs))
             psi.ArgumentList.Add(a);
-        _worker = Process.Start(psi)!;
-        _worker.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("  worker: " + e.Data); };
-        _worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("  worker: " + e.Data); };
-        _worker.BeginOutputReadLine();
-        _worker.BeginErrorReadLine();
+        var worker = Process.Start(psi)!;
+        worker.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  worker {node}: " + e.Data); };
+        worker.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  worker {node}: " + e.Data); };
+        worker.BeginOutputReadLine();
+        worker.BeginErrorReadLine();
+        return worker;
     }
 
     private void StopWorker()

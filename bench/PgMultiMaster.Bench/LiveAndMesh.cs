@@ -112,19 +112,9 @@ internal sealed partial class Bench
         await new ClusterInitializer(topology, NullLogger.Instance).InitAsync(CancellationToken.None);
         var config = Path.Combine(_root, "mesh.json");
         await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new { PgMultiMaster = options }));
+        // Three workers on one machine: no HTTP, so they do not compete for the port.
         foreach (var n in options.Nodes)
-        {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { Path.Combine(AppContext.BaseDirectory, "pgmm.dll"), "run", "--config", config, "--node", n.Name,
-                         "--Logging:LogLevel:Default=Warning", "--PgMultiMaster:Monitoring:Urls=" })
-                psi.ArgumentList.Add(arg);
-            var p = Process.Start(psi)!;
-            p.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  worker {n.Name}: " + e.Data); };
-            p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"  worker {n.Name}: " + e.Data); };
-            p.BeginOutputReadLine();
-            p.BeginErrorReadLine();
-            _meshWorkers.Add(p);
-        }
+            _meshWorkers.Add(RunWorker(config, n.Name, "--PgMultiMaster:Monitoring:Urls="));
         foreach (var (server, name) in servers.Zip(new[] { "a", "b", "c" }))
             foreach (var peer in new[] { "a", "b", "c" }.Where(p => p != name))
                 await WaitUntilAsync(async () => await Scalar<bool>(server.ConnectionString("mesh"),

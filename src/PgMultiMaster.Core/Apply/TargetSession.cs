@@ -249,7 +249,6 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         Counters.AddRows(q.Items);
         Counters.AddRows(_tally); // conflicts resolved for it on the slow path (its rows are counted from its items)
-        Counters.AddParked(q.Items.Count(i => i is ParkRequest));
         Applied(q.Commit);
         q.OnCommitted(LastCommitLsn);
     }
@@ -362,7 +361,6 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private void Committed(TransactionCommit commit)
     {
-        Counters.AddParked(_pending.Count(i => i is ParkRequest) + _tally.Parked);
         Counters.AddRows(_tally);
         _pending.Clear();
         _begun = false;
@@ -468,12 +466,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         var change = (RowChange)item; // a parked item never halts first: it only fails when already halted
         var (type, resolution) = await ConflictHandler.HandleAsync(_conn, _tables[change.Relation.Id], change, _ctx, ct).ConfigureAwait(false);
-        Counted(change, type, resolution);
-    }
-
-    // Counted once the transaction commits (a rolled-back resolution is resolved again when resent).
-    private void Counted(RowChange change, ConflictType type, string resolution)
-    {
+        // Counted once the transaction commits (a rolled-back resolution is resolved again when resent).
         _tally.AddConflict(change, type.Name(), resolution);
     }
 
@@ -645,21 +638,18 @@ internal sealed class TargetSession : IAsyncDisposable
     private async Task ExecuteCommitAsync(NpgsqlBatch batch, CancellationToken ct)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        await ExecuteAndReadPositionsAsync(batch, ct).ConfigureAwait(false);
-        Counters.RecordApply(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-    }
-
-    private async Task ExecuteAndReadPositionsAsync(NpgsqlBatch batch, CancellationToken ct)
-    {
-        await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        do
+        await using (var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
-            if (reader.FieldCount == 2 && reader.GetDataTypeName(0) == "pg_lsn" && await reader.ReadAsync(ct).ConfigureAwait(false))
+            do
             {
-                LastCommitLsn = (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(0);
-                TargetFlushed = (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
-            }
-        } while (await reader.NextResultAsync(ct).ConfigureAwait(false));
+                if (reader.FieldCount == 2 && reader.GetDataTypeName(0) == "pg_lsn" && await reader.ReadAsync(ct).ConfigureAwait(false))
+                {
+                    LastCommitLsn = (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(0);
+                    TargetFlushed = (ulong)reader.GetFieldValue<NpgsqlLogSequenceNumber>(1);
+                }
+            } while (await reader.NextResultAsync(ct).ConfigureAwait(false));
+        }
+        Counters.RecordApply(System.Diagnostics.Stopwatch.GetElapsedTime(started));
     }
 
     /// <summary>Asks the target how far its WAL is flushed (between transactions).</summary>

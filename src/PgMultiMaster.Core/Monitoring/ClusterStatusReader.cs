@@ -59,17 +59,21 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
         {
             var why = $"node {node.Name} has no pgmm catalog ({e.MessageText}): run pgmm init";
-            var links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
-                null, null, null, null, null, 0, 0, 0, 0, 0, why, DateTimeOffset.UtcNow)).ToList();
-            return new NodeStatus { Node = node.Name, Worker = live is not null ? "up" : "down", Error = why, Links = links };
+            return Unread(node, live, why, why, reachable: true);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
-            var links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
-                null, null, null, null, null, 0, 0, 0, 0, 0, $"node {node.Name} unreachable: {e.Message}", DateTimeOffset.UtcNow)).ToList();
-            return new NodeStatus { Node = node.Name, Worker = live is not null ? "up" : "down", Reachable = false, Error = e.Message, Links = links };
+            return Unread(node, live, e.Message, $"node {node.Name} unreachable: {e.Message}", reachable: false);
         }
     }
+
+    /// <summary>A node whose database could not be read: its links are down unless this process runs them.</summary>
+    private NodeStatus Unread(NodeOptions node, IReadOnlyList<LinkView>? live, string error, string linkError, bool reachable) => new()
+    {
+        Node = node.Name, Worker = live is not null ? "up" : "down", Reachable = reachable, Error = error,
+        Links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
+            null, null, null, null, null, 0, 0, 0, 0, 0, linkError, DateTimeOffset.UtcNow)).ToList(),
+    };
 
     private sealed record Slot(long? LagBytes, long? Retained, string? Confirmed);
 

@@ -28,10 +28,11 @@ public sealed class LinkCounters
     public IEnumerable<(string Table, string Type, string Resolution, long Count)> ConflictsByKind() =>
         _conflictsBy.Select(e => (e.Key.Table, e.Key.Type, e.Key.Resolution, Volatile.Read(ref e.Value.Value)));
 
-    /// <summary>Counts the row changes among <paramref name="items"/> (a transaction's, once committed).</summary>
+    /// <summary>Counts the row changes and the parked changes among <paramref name="items"/> (a transaction's, once committed).</summary>
     internal void AddRows(IReadOnlyList<object> items)
     {
         foreach (var (change, n) in Runs(items, items.Count)) Add(change, n);
+        AddParked(items.Count(i => i is Apply.ParkRequest));
     }
 
     /// <summary>
@@ -60,6 +61,7 @@ public sealed class LinkCounters
     internal void AddRows(RowTally tally)
     {
         foreach (var ((table, kind), n) in tally.Counts) Add(table, kind, n);
+        AddParked(tally.Parked);
         foreach (var (change, type, resolution) in tally.Conflicts)
         {
             AddConflict(change.Relation.QualifiedName, type, resolution);

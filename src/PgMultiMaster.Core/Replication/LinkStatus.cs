@@ -36,7 +36,7 @@ public sealed class LinkStatus
         _ => "down",
     };
 
-    public static readonly string[] StateNames = ["starting", "streaming", "catching_up", "holding", "backing_off", "down"];
+    public static readonly string[] StateNames = [.. Enum.GetValues<LinkState>().Select(NameOf).Distinct()];
 
     public string? LastError { get; internal set; }
     public DateTimeOffset? LastErrorAt { get; internal set; }

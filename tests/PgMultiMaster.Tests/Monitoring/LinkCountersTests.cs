@@ -32,6 +32,7 @@ public sealed class LinkCountersTests
         Assert.Equal(1, byTable[("public.orders", ChangeKind.Delete)]);
         Assert.Equal(3, byTable.Count);
         Assert.Equal(7, counters.Rows);
+        Assert.Equal(1, counters.Parked);
     }
 
     [Fact]
@@ -46,6 +47,7 @@ public sealed class LinkCountersTests
 
         counters.AddRows(tally); // committed
         Assert.Equal(1, counters.Rows);
+        Assert.Equal(1, counters.Parked);
         Assert.Empty(tally.Counts);
         Assert.Equal(0, tally.Parked);
 
