@@ -16,7 +16,32 @@ internal static class ChangeStatements
     private const string NotHalted = "current_setting('pgmm.halt') = 'off'";
     private const string Report = " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE set_config('pgmm.halt', 'on', true) = '' END";
 
-    public static NpgsqlBatchCommand Guarded(TargetTable t, RowChange c, ApplyContext ctx)
+    // Raises PM001 (pgmm.assert_not_halted does once the batch is halted).
+    private const string Stop = "set_config('pgmm.halt', 'on', true) IS NULL OR pgmm.assert_not_halted() IS NULL";
+
+    /// <summary>
+    /// The end of a transaction, just before its COMMIT: records the origin's progress (with the source's commit
+    /// timestamp), or raises PM001 when the transaction met a conflict, so the COMMIT after it does not happen.
+    /// </summary>
+    public readonly record struct CommitCheck(ulong EndLsn, DateTime CommitTimestamp);
+
+    private static string CommitOrStop(CommitCheck commit, SqlParams p, string applied) =>
+        $"CASE WHEN {applied} AND {NotHalted} " +
+        $"THEN pg_replication_origin_xact_setup({p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString())}::pg_lsn, " +
+        $"{p.Add(SqlParams.Timestamp(commit.CommitTimestamp))}::timestamptz) IS NULL ELSE {Stop} END";
+
+    /// <summary>The end of a transaction as a statement of its own (when its last change cannot carry it).</summary>
+    public static NpgsqlBatchCommand Commit(CommitCheck commit)
+    {
+        var p = new SqlParams();
+        return p.Command("SELECT " + CommitOrStop(commit, p, "true"));
+    }
+
+    /// <summary>
+    /// The guarded statement; with <paramref name="commit"/>, it is also its transaction's last statement and ends it
+    /// (<see cref="CommitCheck"/>): a single-row transaction is then BEGIN, this statement and COMMIT.
+    /// </summary>
+    public static NpgsqlBatchCommand Guarded(TargetTable t, RowChange c, ApplyContext ctx, CommitCheck? commit = null)
     {
         var p = new SqlParams();
         var sql = new StringBuilder("WITH w AS (");
@@ -44,7 +69,9 @@ internal static class ChangeStatements
                    .Append(" AND ").Append(NoConflict(t, c, ctx, p)).Append(" RETURNING 1)");
                 break;
         }
-        return p.Command(sql.Append(Report).ToString());
+        if (commit is { } end) sql.Append(" SELECT ").Append(CommitOrStop(end, p, "EXISTS (SELECT 1 FROM w)"));
+        else sql.Append(Report);
+        return p.Command(sql.ToString());
     }
 
     /// <summary>

@@ -178,13 +178,8 @@ internal sealed class TargetSession : IAsyncDisposable
             while (_queue.Count > 0)
             {
                 await using var batch = new NpgsqlBatch(_conn);
-                foreach (var q in _queue)
-                {
-                    Begin(q.Begin);
-                    batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-                    foreach (var segment in Segments(q.Items)) batch.BatchCommands.Add(Command(segment, q.Items));
-                    AddCommit(batch, q.Commit, positions: q == _queue[^1]);
-                }
+                foreach (var q in _queue) AddTransaction(batch, q);
+                AddPositions(batch);
                 try
                 {
                     await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
@@ -243,6 +238,28 @@ internal sealed class TargetSession : IAsyncDisposable
             _pending.AddRange(pending);
             (_ctx.CommitTimestamp, _ctx.CommitLsn, _currentBegin) = (ts, lsn, begin);
         }
+    }
+
+    /// <summary>
+    /// A queued transaction: BEGIN, its statements, the origin's progress and COMMIT. A single-row transaction's change
+    /// carries the progress itself (<see cref="ChangeStatements.CommitCheck"/>): three statements, not four.
+    /// </summary>
+    private void AddTransaction(NpgsqlBatch batch, Queued q)
+    {
+        Begin(q.Begin);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+        var end = new ChangeStatements.CommitCheck(q.Commit.EndLsn, q.Commit.CommitTimestamp);
+        var segments = Segments(q.Items);
+        foreach (var segment in segments.SkipLast(1)) batch.BatchCommands.Add(Command(segment, q.Items));
+        var last = segments[^1];
+        if (last.Count == 1 && q.Items[last.Start] is RowChange change)
+            batch.BatchCommands.Add(ChangeStatements.Guarded(_tables[change.Relation.Id], change, _ctx, end));
+        else
+        {
+            batch.BatchCommands.Add(Command(last, q.Items));
+            batch.BatchCommands.Add(ChangeStatements.Commit(end));
+        }
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
     }
 
     private void Done(Queued q)
@@ -615,18 +632,15 @@ internal sealed class TargetSession : IAsyncDisposable
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
     }
 
-    private void AddCommit(NpgsqlBatch batch, TransactionCommit commit, bool positions = true)
+    private static void AddCommit(NpgsqlBatch batch, TransactionCommit commit)
     {
-        // Refuses to commit a halted batch (pgmm.assert_not_halted raises), else records the origin's progress.
-        var setup = new NpgsqlBatchCommand(
-            "SELECT CASE WHEN current_setting('pgmm.halt') = 'on' THEN pgmm.assert_not_halted() END, pg_replication_origin_xact_setup($1, $2)");
-        setup.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlLogSequenceNumber(commit.EndLsn), NpgsqlDbType = NpgsqlDbType.PgLsn });
-        setup.Parameters.Add(new NpgsqlParameter { Value = commit.CommitTimestamp, NpgsqlDbType = NpgsqlDbType.TimestampTz });
-        batch.BatchCommands.Add(setup);
+        batch.BatchCommands.Add(ChangeStatements.Commit(new ChangeStatements.CommitCheck(commit.EndLsn, commit.CommitTimestamp)));
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-        if (positions)
-            batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()"));
+        AddPositions(batch);
     }
+
+    private static void AddPositions(NpgsqlBatch batch) =>
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()"));
 
     /// <summary>Target WAL position just after the last commit (its commit record ends before it).</summary>
     public ulong LastCommitLsn { get; private set; }
