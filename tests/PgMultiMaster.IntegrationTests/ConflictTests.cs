@@ -53,6 +53,23 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task A_conflicting_key_inside_a_multi_row_insert_is_resolved_and_the_rows_around_it_are_applied()
+    {
+        await using var mesh = await TwoNodes();
+        await mesh.ExecAsync("west", "INSERT INTO items VALUES (5, 'from west', 0, NULL)");
+        // Later, one statement: the ten rows travel as one set-based insert, with key 5 taken on west.
+        await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'from east', g, NULL FROM generate_series(1, 10) g");
+        await mesh.StartAllWorkersAsync();
+        await mesh.AssertConvergedAsync();
+
+        var expected = Enumerable.Range(1, 10).Select(i => $"{i} | from east | {i}").ToList();
+        foreach (var node in mesh.NodeNames)
+            Assert.Equal(expected, await mesh.RowsAsync(node, "SELECT id, name, qty FROM items ORDER BY id"));
+        Assert.Equal(["insert_exists | public.items | apply_remote | east"], await ConflictLog(mesh, "west"));
+        Assert.Equal(["insert_exists | public.items | keep_local | west"], await ConflictLog(mesh, "east"));
+    }
+
+    [Fact]
     public async Task Concurrent_updates_converge_to_the_last_writer()
     {
         await using var mesh = await TwoNodes();

@@ -105,8 +105,10 @@ internal static class ChangeStatements
         }
         var keys = t.MatchColumns.Select(i => Quote.Ident(columns[i].Name)).ToList();
         sql.Append(" ORDER BY i.ord ON CONFLICT DO NOTHING RETURNING ").Append(string.Join(", ", keys)).Append("), ")
-           .Append("failed AS (SELECT array_agg(i.ord ORDER BY i.ord) AS ords FROM input i WHERE NOT EXISTS (SELECT 1 FROM w WHERE ")
-           .Append(string.Join(" AND ", t.MatchColumns.Select(i => $"w.{Quote.Ident(columns[i].Name)} = {In(i)}"))).Append(")) ")
+           // Which rows were not inserted: only looked for (lazily, an InitPlan) when fewer rows went in than came.
+           .Append("failed AS (SELECT CASE WHEN (SELECT count(*) FROM w) < (SELECT count(*) FROM input) THEN ")
+           .Append("(SELECT array_agg(i.ord ORDER BY i.ord) FROM input i WHERE NOT EXISTS (SELECT 1 FROM w WHERE ")
+           .Append(string.Join(" AND ", t.MatchColumns.Select(i => $"w.{Quote.Ident(columns[i].Name)} = {In(i)}"))).Append(")) END AS ords) ")
            .Append("SELECT coalesce(ords, '{}'), CASE WHEN ords IS NOT NULL THEN set_config('pgmm.halt', 'on', true) END FROM failed");
         command.CommandText = sql.ToString();
         return command;
