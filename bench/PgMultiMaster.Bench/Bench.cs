@@ -236,6 +236,8 @@ internal sealed partial class Bench : IAsyncDisposable
     }
 
     /// <summary>One transaction of <paramref name="rows"/> rows: time to apply, and the worker's peak memory.</summary>
+    public Task ProtocolFloorAsync() => ProtocolFloor.RunAsync(_b.ConnectionString("pgmm"));
+
     public async Task<Result> BigTransactionAsync(int rows)
     {
         StopWorker();

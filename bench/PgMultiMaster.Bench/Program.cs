@@ -1,13 +1,19 @@
 using PgMultiMaster.Bench;
 
 // Side-by-side replication benchmark: native logical replication vs PgMultiMaster, same servers, same settings.
-// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|mesh|all] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--clients N] [--seconds N] [--out DIR]
+// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|mesh|all|floor] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--clients N] [--seconds N] [--out DIR]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 int Arg(string name, int fallback) =>
     Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
 var outDir = Array.IndexOf(args, "--out") is var o and >= 0 ? args[o + 1] : "bench/results";
 
 await using var bench = await Bench.StartAsync();
+if (scenario == "floor")
+{
+    // Not a replication workload: what one UPDATE transaction costs the target server, by the form it arrives in.
+    await bench.ProtocolFloorAsync();
+    return;
+}
 var results = new List<Result>();
 if (scenario is "bulk" or "all") results.AddRange(await bench.BulkInsertAsync(Arg("--rows", 200_000), 1_000));
 if (scenario is "updates" or "all") results.AddRange(await bench.UpdateBacklogAsync(Arg("--transactions", 100_000)));
