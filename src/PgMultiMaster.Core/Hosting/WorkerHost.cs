@@ -35,7 +35,9 @@ public static class WorkerHost
         builder.WebHost.UseKestrelCore().UseUrls(monitoring.Urls);
         builder.Services.AddRoutingCore();
         builder.Services.AddSingleton<PgmmMetrics>();
-        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(PgmmMetrics.MeterName).AddPrometheusExporter());
+        // System.Runtime: the runtime's own meter (GC collections and pause time, thread pool, CPU, memory), so a lag
+        // spike can be told apart from a pause of the worker.
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(PgmmMetrics.MeterName, "System.Runtime").AddPrometheusExporter());
 
         var app = builder.Build();
         app.Services.GetRequiredService<PgmmMetrics>(); // its instruments exist from the start
