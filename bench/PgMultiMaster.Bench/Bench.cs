@@ -254,7 +254,6 @@ internal sealed partial class Bench : IAsyncDisposable
     public Task ProtocolFloorAsync() => ProtocolFloor.RunAsync(_b.ConnectionString("pgmm"));
 
     /// <summary>One transaction of <paramref name="rows"/> rows: time to apply, and the worker's peak memory.</summary>
-
     public async Task<Result> BigTransactionAsync(int rows)
     {
         StopWorker();

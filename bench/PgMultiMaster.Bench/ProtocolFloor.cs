@@ -2,6 +2,10 @@ using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
 using NpgsqlTypes;
+using PgMultiMaster.Apply;
+using PgMultiMaster.Configuration;
+using PgMultiMaster.Conflicts;
+using PgMultiMaster.Decoding;
 
 namespace PgMultiMaster.Bench;
 
@@ -29,25 +33,31 @@ internal static class ProtocolFloor
         var backend = conn.ProcessID;
 
         const string update = "UPDATE floor_acct SET balance = balance + 1 WHERE id = $1::int";
-        // The guarded form the worker sends for a single-row transaction (ChangeStatements.Guarded carrying its commit).
-        const string guarded = "WITH w AS (UPDATE floor_acct t SET balance = t.balance + 1 WHERE t.id = $1::int AND current_setting('pgmm.halt') = 'off' " +
-                               "AND (SELECT (o.roident = 7::oid AND o.\"timestamp\" <= $4::timestamptz) OR o.\"timestamp\" IS NULL OR o.\"timestamp\" < $4::timestamptz " +
-                               "FROM pg_xact_commit_timestamp_origin(t.xmin) o) RETURNING 1) " +
-                               "SELECT CASE WHEN EXISTS (SELECT 1 FROM w) AND current_setting('pgmm.halt') = 'off' " +
-                               "THEN pg_replication_origin_xact_setup($2::pg_lsn, $3::timestamptz) IS NULL END";
-        var forms = new (string Name, Action<NpgsqlBatch, string, string, string> Add)[]
+        // pgmm's form is built by the worker's own code: the guarded change carrying its transaction's commit.
+        var relation = new RelationInfo(0, "public", "floor_acct", ReplicaIdentity.Default,
+            [new ColumnInfo("id", 23, true), new ColumnInfo("balance", 20, false)]);
+        var table = new TargetTable(relation, [0], false, ["integer", "bigint"], [false, false], new TableRules(new ConflictOptions(), "public.floor_acct"));
+        var ctx = new ApplyContext { SourceNode = "source", OriginName = "bench_floor", SourceRoident = 7, NodeByRoident = new Dictionary<uint, string>() };
+        NpgsqlBatchCommand Guarded(string id, ulong lsn)
         {
-            ("200 updates in one transaction (per update)", (b, id, _, _) => Add(b, update, false, id)),
-            ("BEGIN; UPDATE; COMMIT", (b, id, _, _) => { Add(b, "BEGIN", false); Add(b, update, false, id); Add(b, "COMMIT", false); }),
-            ("BEGIN; guarded UPDATE carrying the origin's progress; COMMIT (pgmm)", (b, id, lsn, ts) =>
-                { Add(b, "BEGIN", false); Add(b, guarded, false, id, lsn, ts, ts); Add(b, "COMMIT", false); }),
-            ("UPDATE alone, a Sync after each (implicit transactions)", (b, id, _, _) => Add(b, update, true, id)),
+            ctx.CommitTimestamp = DateTime.UtcNow;
+            var change = new RowChange(ChangeKind.Update, relation, null, [Cell.Of(id), Cell.Of("1")]);
+            return ChangeStatements.Guarded(table, change, ctx, new ChangeStatements.CommitCheck(lsn, ctx.CommitTimestamp));
+        }
+        // Each form adds one transaction (or, for the first, one statement of the round's single transaction).
+        var forms = new (string Name, bool OneTransaction, Action<NpgsqlBatch, string, ulong> Add)[]
+        {
+            ("200 updates in one transaction (per update)", true, (b, id, _) => Add(b, update, false, id)),
+            ("BEGIN; UPDATE; COMMIT", false, (b, id, _) => { Add(b, "BEGIN", false); Add(b, update, false, id); Add(b, "COMMIT", false); }),
+            ("BEGIN; guarded UPDATE carrying the origin's progress; COMMIT (pgmm)", false, (b, id, lsn) =>
+                { Add(b, "BEGIN", false); b.BatchCommands.Add(Guarded(id, lsn)); Add(b, "COMMIT", false); }),
+            ("UPDATE alone, a Sync after each (implicit transactions)", false, (b, id, _) => Add(b, update, true, id)),
         };
 
         Console.WriteLine("| form | tx/s | server backend CPU µs/tx | client CPU µs/tx |");
         Console.WriteLine("|---|---:|---:|---:|");
         ulong lsn = 0x1000_0000;
-        foreach (var (name, add) in forms)
+        foreach (var (name, oneTransaction, add) in forms)
         {
             // Every form starts from the same fresh table (earlier forms' dead row versions would slow later ones).
             await using (var fresh = new NpgsqlCommand("""
@@ -66,9 +76,8 @@ internal static class ProtocolFloor
             {
                 await using var batch = new NpgsqlBatch(conn);
                 for (var i = 0; i < PerRound; i++)
-                    add(batch, random.Next(0, 10001).ToString(CultureInfo.InvariantCulture), new NpgsqlLogSequenceNumber(lsn += 100).ToString(),
-                        DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm:ss.ffffff'+00'", CultureInfo.InvariantCulture));
-                if (name.StartsWith("200", StringComparison.Ordinal))
+                    add(batch, random.Next(0, 10001).ToString(CultureInfo.InvariantCulture), lsn += 100);
+                if (oneTransaction)
                 {
                     batch.BatchCommands.Insert(0, new NpgsqlBatchCommand("BEGIN"));
                     batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
