@@ -251,7 +251,11 @@ internal sealed partial class Bench : IAsyncDisposable
         return results;
     }
 
-    public Task ProtocolFloorAsync() => ProtocolFloor.RunAsync(_b.ConnectionString("pgmm"));
+    public async Task ProtocolFloorAsync()
+    {
+        await ProtocolFloor.RunAsync(_b.ConnectionString("pgmm"));
+        await ProtocolFloor.InsertRunsAsync(_b.ConnectionString("pgmm"));
+    }
 
     /// <summary>One transaction of <paramref name="rows"/> rows: time to apply, and the worker's peak memory.</summary>
     public async Task<Result> BigTransactionAsync(int rows)

@@ -90,6 +90,75 @@ internal static class ProtocolFloor
         }
     }
 
+    /// <summary>
+    /// What a 1,000-row insert run costs the target server, by form: the plain set-based insert, the same with
+    /// ON CONFLICT DO NOTHING, and pgmm's own two forms (built by <see cref="ChangeStatements"/>). 200 runs each,
+    /// one transaction per run, into a fresh table shaped like the bulk benchmark's.
+    /// </summary>
+    public static async Task InsertRunsAsync(string connectionString)
+    {
+        const int runs = 200, rows = 1_000;
+        var cs = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64, AutoPrepareMinUsages = 2 }.ConnectionString;
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync();
+        await using (var setup = new NpgsqlCommand("SET synchronous_commit = off; SET pgmm.halt = 'off'", conn))
+            await setup.ExecuteNonQueryAsync();
+        var backend = conn.ProcessID;
+        var relation = new RelationInfo(0, "public", "floor_bulk", ReplicaIdentity.Default,
+            [new ColumnInfo("id", 20, true), new ColumnInfo("payload", 25, false), new ColumnInfo("amount", 1700, false), new ColumnInfo("at", 1184, false)]);
+        var table = new TargetTable(relation, [0], false, ["bigint", "text", "numeric(12,2)", "timestamp with time zone"], [false, false, false, false],
+            new TableRules(new ConflictOptions(), "public.floor_bulk"));
+        const string unnest = "SELECT u.c0::bigint, u.c1::text, u.c2::numeric(12,2), u.c3::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(c0, c1, c2, c3)";
+        var forms = new (string Name, Func<IReadOnlyList<RowChange>, NpgsqlBatchCommand> Build)[]
+        {
+            ("INSERT … SELECT unnest(…)", run => Arrays($"INSERT INTO floor_bulk (id, payload, amount, at) {unnest}", run)),
+            ("… ON CONFLICT DO NOTHING", run => Arrays($"INSERT INTO floor_bulk (id, payload, amount, at) {unnest} ON CONFLICT DO NOTHING", run)),
+            ("… ON CONFLICT DO NOTHING RETURNING id", run => Arrays($"WITH w AS (INSERT INTO floor_bulk (id, payload, amount, at) {unnest} ON CONFLICT DO NOTHING RETURNING id) SELECT count(*) FROM w", run)),
+            ("pgmm's guarded insert run (tombstone check, failed rows reported; mid-transaction)", run => ChangeStatements.InsertRun(table, run)),
+            ("pgmm's optimistic insert run (a whole transaction; a conflict fails it)", run => ChangeStatements.OptimisticInsertRun(table, run)),
+        };
+        Console.WriteLine();
+        Console.WriteLine("| 1,000-row insert run, form | rows/s | server backend CPU µs/row | client CPU µs/row |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        foreach (var (name, build) in forms)
+        {
+            await using (var fresh = new NpgsqlCommand("""
+                DROP TABLE IF EXISTS floor_bulk;
+                CREATE TABLE floor_bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now());
+                """, conn))
+                await fresh.ExecuteNonQueryAsync();
+            var client = Process.GetCurrentProcess().TotalProcessorTime;
+            var server = ProcessStats.CpuSeconds(backend);
+            var clock = Stopwatch.StartNew();
+            for (var r = 0; r < runs; r++)
+            {
+                var run = new List<RowChange>(rows);
+                for (var i = 0; i < rows; i++)
+                {
+                    var id = (r * rows + i).ToString(CultureInfo.InvariantCulture);
+                    run.Add(new RowChange(ChangeKind.Insert, relation, null,
+                        [Cell.Of(id), Cell.Of(id + new string('p', 90)), Cell.Of("12.34"), Cell.Of("2026-11-28 14:00:00.123456+00")]));
+                }
+                await using var batch = new NpgsqlBatch(conn);
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                batch.BatchCommands.Add(build(run));
+                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                await batch.ExecuteNonQueryAsync();
+            }
+            var n = runs * rows;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {n / clock.Elapsed.TotalSeconds:N0} | {(ProcessStats.CpuSeconds(backend) - server) * 1e6 / n:F2} | {(Process.GetCurrentProcess().TotalProcessorTime - client).TotalMicroseconds / n:F2} |"));
+        }
+    }
+
+    private static NpgsqlBatchCommand Arrays(string sql, IReadOnlyList<RowChange> run)
+    {
+        var command = new NpgsqlBatchCommand(sql);
+        for (var c = 0; c < run[0].New!.Length; c++)
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = run.Select(x => x.New![c].Text).ToArray() });
+        return command;
+    }
+
     private static void Add(NpgsqlBatch batch, string sql, bool sync, params string[] values)
     {
         var command = new NpgsqlBatchCommand(sql) { AppendErrorBarrier = sync };

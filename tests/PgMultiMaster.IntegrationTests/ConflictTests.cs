@@ -70,6 +70,44 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task A_key_deleted_later_elsewhere_inside_a_multi_row_insert_stays_deleted_and_the_other_rows_apply()
+    {
+        await using var mesh = await TwoNodes();
+        await ReplicateThenStopWorkers(mesh, "INSERT INTO items VALUES (5, 'old', 0, NULL)");
+
+        // East deletes row 5 and inserts ten rows in one statement, key 5 among them; west deletes row 5 later.
+        await mesh.ExecAsync("east", "DELETE FROM items WHERE id = 5");
+        await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'from east', g, NULL FROM generate_series(1, 10) g");
+        await mesh.ExecAsync("west", "DELETE FROM items WHERE id = 5");
+        await mesh.StartAllWorkersAsync();
+        await mesh.AssertConvergedAsync();
+
+        // On west the run meets west's newer tombstone for key 5: that row loses, the nine others apply.
+        var expected = Enumerable.Range(1, 10).Where(i => i != 5).Select(i => $"{i} | from east").ToList();
+        foreach (var node in mesh.NodeNames)
+            Assert.Equal(expected, await mesh.RowsAsync(node, "SELECT id, name FROM items ORDER BY id"));
+        Assert.Contains("insert_deleted | public.items | keep_local | east", await ConflictLog(mesh, "west"));
+    }
+
+    [Fact]
+    public async Task A_unique_value_taken_inside_a_multi_row_insert_is_parked_and_the_other_rows_apply()
+    {
+        await using var mesh = await TwoNodes();
+        await mesh.ExecAsync("west", "INSERT INTO items VALUES (100, 'w', 0, 'e5@example.com')");
+        await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'from east', g, 'e' || g || '@example.com' FROM generate_series(1, 10) g");
+        await mesh.StartAllWorkersAsync();
+        await mesh.WaitForCatchUpAsync();
+
+        // Row 5's email is taken on west and row 100's on east: each node parks the other's row.
+        Assert.Equal(Enumerable.Range(1, 10).Where(i => i != 5).Select(i => $"{i}").Append("100").ToList(),
+            await mesh.RowsAsync("west", "SELECT id FROM items ORDER BY id"));
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => $"{i}").ToList(), await mesh.RowsAsync("east", "SELECT id FROM items ORDER BY id"));
+        foreach (var node in mesh.NodeNames)
+            Assert.Equal(["unique_violation | insert"], await mesh.RowsAsync(node, "SELECT conflict_type, operation FROM pgmm.dead_letter"));
+        Assert.Equal(["5"], await mesh.RowsAsync("west", "SELECT new_row->>'id' FROM pgmm.dead_letter"));
+    }
+
+    [Fact]
     public async Task Concurrent_updates_converge_to_the_last_writer()
     {
         await using var mesh = await TwoNodes();

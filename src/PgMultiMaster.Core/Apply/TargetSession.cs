@@ -208,7 +208,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     foreach (var q in _queue.Take(failed)) Done(q);
                     var culprit = _queue[failed];
                     _queue.RemoveRange(0, failed + 1);
-                    if (e.SqlState != "PM001")
+                    if (!ChangeStatements.IsConflictSignal(e))
                         throw new ApplyDataException(culprit.Begin.FinalLsn, e);
                     // The conflict path, alone: halts, slow-path resolution and the commit.
                     Begin(culprit.Begin);
@@ -250,13 +250,13 @@ internal sealed class TargetSession : IAsyncDisposable
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
         var end = new ChangeStatements.CommitCheck(q.Commit.EndLsn, q.Commit.CommitTimestamp);
         var segments = Segments(q.Items);
-        foreach (var segment in segments.SkipLast(1)) batch.BatchCommands.Add(Command(segment, q.Items));
+        foreach (var segment in segments.SkipLast(1)) batch.BatchCommands.Add(Command(segment, q.Items, whole: true));
         var last = segments[^1];
         if (last.Count == 1 && q.Items[last.Start] is RowChange change)
             batch.BatchCommands.Add(ChangeStatements.Guarded(_tables[change.Relation.Id], change, _ctx, end));
         else
         {
-            batch.BatchCommands.Add(Command(last, q.Items));
+            batch.BatchCommands.Add(Command(last, q.Items, whole: true));
             batch.BatchCommands.Add(ChangeStatements.Commit(end));
         }
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
@@ -354,14 +354,14 @@ internal sealed class TargetSession : IAsyncDisposable
             {
                 await using var batch = new NpgsqlBatch(_conn);
                 AddBegin(batch);
-                foreach (var segment in Segments(_pending)) batch.BatchCommands.Add(Command(segment));
+                foreach (var segment in Segments(_pending)) batch.BatchCommands.Add(Command(segment, _pending, whole: true));
                 AddCommit(batch, commit);
                 await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
                 Counters.AddRows(_pending);
                 Committed(commit);
                 return true;
             }
-            catch (PostgresException e) when (e.SqlState == "PM001")
+            catch (PostgresException e) when (ChangeStatements.IsConflictSignal(e))
             {
                 await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
             }
@@ -442,12 +442,14 @@ internal sealed class TargetSession : IAsyncDisposable
         return segments;
     }
 
-    private NpgsqlBatchCommand Command((int Start, int Count) segment, List<object>? items = null)
+    /// <param name="whole">The statement is part of a whole transaction sent at once, which is sent again guarded
+    /// if it fails (<see cref="ChangeStatements.IsConflictSignal"/>): an insert run can take the optimistic form.</param>
+    private NpgsqlBatchCommand Command((int Start, int Count) segment, List<object> items, bool whole = false)
     {
-        items ??= _pending;
         if (segment.Count == 1) return Guarded(items[segment.Start]);
         var run = items.GetRange(segment.Start, segment.Count).Cast<RowChange>().ToList();
-        return ChangeStatements.InsertRun(_tables[run[0].Relation.Id], run);
+        var table = _tables[run[0].Relation.Id];
+        return whole ? ChangeStatements.OptimisticInsertRun(table, run) : ChangeStatements.InsertRun(table, run);
     }
 
     /// <summary>

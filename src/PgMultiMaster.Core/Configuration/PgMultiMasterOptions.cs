@@ -43,7 +43,7 @@ public sealed class NodeOptions
 public sealed class ApplyOptions
 {
     /// <summary>Changes sent to the target in one round trip.</summary>
-    public int BatchSize { get; set; } = 500;
+    public int BatchSize { get; set; } = 2000;
 
     /// <summary>How often an idle link confirms its slot position so the source can recycle WAL.</summary>
     public TimeSpan FeedbackInterval { get; set; } = TimeSpan.FromMilliseconds(500);

@@ -13,6 +13,7 @@ namespace PgMultiMaster.Progress;
 internal sealed class FeedbackGate : IDisposable
 {
     private readonly LogicalReplicationConnection _source;
+    private readonly Func<int> _buffered;
     private readonly Timer _timer;
     private readonly Lock _lock = new();
     // Source transactions (end LSN) waiting for the target to commit them (target LSN unknown: ulong.MaxValue)
@@ -28,9 +29,11 @@ internal sealed class FeedbackGate : IDisposable
     private ulong _confirmed;
     private ulong _targetFlushed;
 
-    public FeedbackGate(LogicalReplicationConnection source, TimeSpan interval, ulong startFrom)
+    /// <param name="buffered">How many received events wait to be applied (received ahead of the apply side).</param>
+    public FeedbackGate(LogicalReplicationConnection source, TimeSpan interval, ulong startFrom, Func<int> buffered)
     {
         _source = source;
+        _buffered = buffered;
         _confirmed = startFrom;
         _timer = new Timer(_ => ConfirmIdle(), null, interval, interval);
     }
@@ -101,10 +104,12 @@ internal sealed class FeedbackGate : IDisposable
     {
         lock (_lock)
         {
-            // Npgsql raises LastReceivedLsn when a message arrives, before the loop sees it. That is safe: a Begin
-            // or change message carries a position before its transaction's commit, which is then still sent
-            // again after a restart; keepalives carry the walsender's sent position.
-            if (!_inTransaction && _waiting.Count == 0) Confirm((ulong)_source.LastReceivedLsn);
+            // Events are received ahead of the apply side: only with none waiting is everything received handled.
+            // Npgsql raises LastReceivedLsn when a message arrives, before the receiver has handed it on. That is
+            // safe: the receiver holds at most that one message, and between transactions it is a Begin (or a
+            // message before one), whose position is before its transaction's commit, so the transaction is still
+            // sent again after a restart; keepalives carry the walsender's sent position.
+            if (!_inTransaction && _waiting.Count == 0 && _buffered() == 0) Confirm((ulong)_source.LastReceivedLsn);
         }
     }
 

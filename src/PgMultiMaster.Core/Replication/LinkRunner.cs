@@ -12,6 +12,7 @@ using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
 using Polly;
 using Polly.Retry;
+using System.Threading.Channels;
 
 namespace PgMultiMaster.Replication;
 
@@ -140,12 +141,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         await source.Open(ct).ConfigureAwait(false);
         // Until the link has confirmed what the source had written when it connected, it is catching up.
         Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
-        using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0);
+        // Received and decoded ahead of the apply side, so the stream is read while the target works.
+        var received = Channel.CreateBounded<ReplicationEvent>(new BoundedChannelOptions(ReceiveAhead)
+            { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
+        using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0, () => received.Reader.Count);
 
         var slot = new PgOutputReplicationSlot(link.SlotName);
         var replication = new PgOutputReplicationOptions(
             [topology.Publication, topology.InsertOnlyPublication], PgOutputProtocolVersion.V1, binary: false);
-        var decoder = new ChangeDecoder();
 
         Status.State = LinkState.Streaming;
         Log.LinkStreaming(logger, link.ToString(), link.SlotName, new NpgsqlLogSequenceNumber(resumeFrom).ToString());
@@ -154,32 +157,32 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         // by replication (echo) or was applied before a restart.
         var skip = false;
         ulong current = 0;
+        using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var receiving = ReceiveAsync(source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom)),
+            received.Writer, streaming.Token);
         try
         {
-            using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            await using var messages = source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom))
-                .GetAsyncEnumerator(streaming.Token);
+            var events = received.Reader;
             var inTransaction = false;
             Task? tick = null;
             while (true)
             {
-                var next = messages.MoveNextAsync();
-                if (!next.IsCompleted && (!inTransaction || target.HasQueue))
+                if (!events.TryRead(out var next))
                 {
-                    // Idle between transactions: the target session is free to retry parked changes.
-                    var arrival = next.AsTask();
-                    try
+                    // Nothing more received right now: send what is queued instead of waiting with it.
+                    if (target.HasQueue)
                     {
-                        // Nothing more to read right now: send what is queued instead of waiting with it.
-                        if (target.HasQueue)
-                        {
-                            await target.FlushQueueAsync(ct).ConfigureAwait(false);
-                            feedback.TargetFlushed(target.TargetFlushed);
-                        }
-                        // One timer ticking every FeedbackInterval, shared by all waits (a timer per wait would leave
-                        // thousands pending under a live load): it wakes the loop to learn how far the target has
-                        // flushed, and now and then to retry parked changes.
-                        while (!inTransaction && await Task.WhenAny(arrival, tick ??= Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
+                        await target.FlushQueueAsync(ct).ConfigureAwait(false);
+                        feedback.TargetFlushed(target.TargetFlushed);
+                        continue;
+                    }
+                    if (!inTransaction)
+                    {
+                        // Idle between transactions. One timer ticking every FeedbackInterval, shared by all waits (a
+                        // timer per wait would leave thousands pending under a live load): it wakes the loop to learn
+                        // how far the target has flushed, and now and then to retry parked changes.
+                        var arrival = events.WaitToReadAsync(ct).AsTask();
+                        while (await Task.WhenAny(arrival, tick ??= Task.Delay(options.FeedbackInterval, time, ct)).ConfigureAwait(false) != arrival)
                         {
                             tick = null;
                             if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
@@ -189,21 +192,12 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                             Status.RetriedFromDeadLetter += await target.RetryParkedAsync(topology.Options.Conflicts.RetryInterval, ct).ConfigureAwait(false);
                         }
                     }
-                    catch
-                    {
-                        // Never walk away from a pending read: the enumerator must finish before it is disposed.
-                        await streaming.CancelAsync().ConfigureAwait(false);
-                        try { await arrival.ConfigureAwait(false); }
-                        catch (Exception e) when (e is OperationCanceledException or NpgsqlException) { /* the read we just cancelled */ }
-                        throw;
-                    }
-                    next = new ValueTask<bool>(arrival);
+                    // False once the stream has ended; throws the receiver's error if it failed.
+                    if (!await events.WaitToReadAsync(ct).ConfigureAwait(false)) break;
+                    continue;
                 }
-                if (!await next.ConfigureAwait(false)) break;
-                var message = messages.Current;
-                inTransaction = message is not Npgsql.Replication.PgOutput.Messages.CommitMessage
-                                && (inTransaction || message is Npgsql.Replication.PgOutput.Messages.BeginMessage);
-                switch (await decoder.DecodeAsync(message, ct).ConfigureAwait(false))
+                inTransaction = next is not TransactionCommit && (inTransaction || next is TransactionBegin);
+                switch (next)
                 {
                     case TransactionBegin begin:
                         feedback.TransactionStarted();
@@ -272,11 +266,40 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
         finally
         {
+            // The receiver must finish before the connection is disposed; it never throws.
+            await streaming.CancelAsync().ConfigureAwait(false);
+            await receiving.ConfigureAwait(false);
             // A transaction cut off mid-stream is rolled back; it is sent again from its beginning after reconnecting.
             await target.RollbackAsync().ConfigureAwait(false);
         }
 
         throw new NpgsqlException($"The source closed the replication stream of slot {link.SlotName}.");
+    }
+
+    // Decoded events held ahead of the apply side: enough to keep the stream moving while a batch is applied,
+    // few enough that memory stays flat under a huge transaction.
+    private const int ReceiveAhead = 4096;
+
+    /// <summary>
+    /// Reads and decodes the stream into <paramref name="events"/> until it ends or fails, then completes the channel
+    /// (with the error, which the apply side then sees). Runs beside the apply loop.
+    /// </summary>
+    private static async Task ReceiveAsync(IAsyncEnumerable<Npgsql.Replication.PgOutput.Messages.PgOutputReplicationMessage> stream,
+        ChannelWriter<ReplicationEvent> events, CancellationToken ct)
+    {
+        await Task.Yield(); // the caller goes on to the apply loop at once
+        var decoder = new ChangeDecoder();
+        try
+        {
+            await foreach (var message in stream.WithCancellation(ct).ConfigureAwait(false))
+                if (await decoder.DecodeAsync(message, ct).ConfigureAwait(false) is { } decoded)
+                    await events.WriteAsync(decoded, ct).ConfigureAwait(false);
+            events.TryComplete();
+        }
+        catch (Exception e)
+        {
+            events.TryComplete(e);
+        }
     }
 
     /// <summary>Reconnect at once and send the failed transaction again, in careful mode.</summary>
