@@ -43,6 +43,11 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private const int MaxQueuedTransactions = 200;
 
+    // Transactions sent in one pipeline. A conflict rolls back the ones after it, which are sent again: under a
+    // stream of conflicts a long pipeline repeats most of its work, so the length halves after each conflict and
+    // doubles after each clean send.
+    private int _sendLimit = MaxQueuedTransactions;
+
     // A steady stream never leaves the source idle: bound how long a queued transaction may wait for company.
     private static readonly TimeSpan MaxQueueDelay = TimeSpan.FromMilliseconds(2);
     private long _queueStarted;
@@ -177,14 +182,16 @@ internal sealed class TargetSession : IAsyncDisposable
         {
             while (_queue.Count > 0)
             {
+                var sending = Math.Min(_queue.Count, _sendLimit);
                 await using var batch = new NpgsqlBatch(_conn);
-                foreach (var q in _queue) AddTransaction(batch, q);
+                foreach (var q in _queue.Take(sending)) AddTransaction(batch, q);
                 AddPositions(batch);
                 try
                 {
                     await ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
-                    foreach (var q in _queue) Done(q);
-                    _queue.Clear();
+                    foreach (var q in _queue.Take(sending)) Done(q);
+                    _queue.RemoveRange(0, sending);
+                    _sendLimit = Math.Min(MaxQueuedTransactions, _sendLimit * 2);
                 }
                 catch (PostgresException e) when (e.SqlState == "PM001" || IsDataError(e))
                 {
@@ -198,13 +205,14 @@ internal sealed class TargetSession : IAsyncDisposable
                         progress = r.IsDBNull(0) ? 0 : (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(0);
                         LastCommitLsn = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(1);
                     }
-                    var failed = _queue.FindIndex(q => q.Commit.EndLsn > progress);
+                    var failed = _queue.FindIndex(0, sending, q => q.Commit.EndLsn > progress);
                     if (failed < 0)
                     {
                         // All of them committed: nothing queued to blame; reconnect and resume after them.
-                        foreach (var q in _queue) Done(q);
+                        foreach (var q in _queue.Take(sending)) Done(q);
                         throw;
                     }
+                    _sendLimit = Math.Max(1, _sendLimit / 2);
                     foreach (var q in _queue.Take(failed)) Done(q);
                     var culprit = _queue[failed];
                     _queue.RemoveRange(0, failed + 1);
