@@ -12,7 +12,6 @@ using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
 using Polly;
 using Polly.Retry;
-using System.Threading.Channels;
 
 namespace PgMultiMaster.Replication;
 
@@ -142,9 +141,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         // Until the link has confirmed what the source had written when it connected, it is catching up.
         Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
         // Received and decoded ahead of the apply side, so the stream is read while the target works.
-        var received = Channel.CreateBounded<ReplicationEvent>(new BoundedChannelOptions(ReceiveAhead)
-            { SingleReader = true, SingleWriter = true, AllowSynchronousContinuations = false });
-        using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0, () => received.Reader.Count);
+        var events = new StreamReceiver();
+        using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0, () => events.Unhandled);
 
         var slot = new PgOutputReplicationSlot(link.SlotName);
         var replication = new PgOutputReplicationOptions(
@@ -158,24 +156,15 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         var skip = false;
         ulong current = 0;
         using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var receiving = ReceiveAsync(source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom)),
-            received.Writer, streaming.Token);
+        var receiving = events.RunAsync(source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom)), streaming.Token);
         try
         {
-            var events = received.Reader;
             var inTransaction = false;
             Task? tick = null;
             while (true)
             {
                 if (!events.TryRead(out var next))
                 {
-                    // Nothing more received right now: send what is queued instead of waiting with it.
-                    if (target.HasQueue)
-                    {
-                        await target.FlushQueueAsync(ct).ConfigureAwait(false);
-                        feedback.TargetFlushed(target.TargetFlushed);
-                        continue;
-                    }
                     if (!inTransaction)
                     {
                         // Idle between transactions. One timer ticking every FeedbackInterval, shared by all waits (a
@@ -194,6 +183,16 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     }
                     // False once the stream has ended; throws the receiver's error if it failed.
                     if (!await events.WaitToReadAsync(ct).ConfigureAwait(false)) break;
+                    continue;
+                }
+                if (next is StreamIdle)
+                {
+                    // Nothing more to read right now: send what is queued instead of waiting with it.
+                    if (target.HasQueue)
+                    {
+                        await target.FlushQueueAsync(ct).ConfigureAwait(false);
+                        feedback.TargetFlushed(target.TargetFlushed);
+                    }
                     continue;
                 }
                 inTransaction = next is not TransactionCommit && (inTransaction || next is TransactionBegin);
@@ -274,32 +273,6 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
 
         throw new NpgsqlException($"The source closed the replication stream of slot {link.SlotName}.");
-    }
-
-    // Decoded events held ahead of the apply side: enough to keep the stream moving while a batch is applied,
-    // few enough that memory stays flat under a huge transaction.
-    private const int ReceiveAhead = 4096;
-
-    /// <summary>
-    /// Reads and decodes the stream into <paramref name="events"/> until it ends or fails, then completes the channel
-    /// (with the error, which the apply side then sees). Runs beside the apply loop.
-    /// </summary>
-    private static async Task ReceiveAsync(IAsyncEnumerable<Npgsql.Replication.PgOutput.Messages.PgOutputReplicationMessage> stream,
-        ChannelWriter<ReplicationEvent> events, CancellationToken ct)
-    {
-        await Task.Yield(); // the caller goes on to the apply loop at once
-        var decoder = new ChangeDecoder();
-        try
-        {
-            await foreach (var message in stream.WithCancellation(ct).ConfigureAwait(false))
-                if (await decoder.DecodeAsync(message, ct).ConfigureAwait(false) is { } decoded)
-                    await events.WriteAsync(decoded, ct).ConfigureAwait(false);
-            events.TryComplete();
-        }
-        catch (Exception e)
-        {
-            events.TryComplete(e);
-        }
     }
 
     /// <summary>Reconnect at once and send the failed transaction again, in careful mode.</summary>
