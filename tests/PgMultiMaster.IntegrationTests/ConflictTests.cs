@@ -70,6 +70,23 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task A_conflicting_key_in_a_transaction_larger_than_a_batch_is_resolved_once_the_transaction_is_sent_again_guarded()
+    {
+        // Batches of 4: the ten rows go out mid-transaction as unguarded insert runs, and the one holding key 5 fails.
+        await using var mesh = await TwoNodes(o => o.Apply.BatchSize = 4);
+        await mesh.ExecAsync("west", "INSERT INTO items VALUES (5, 'from west', 0, NULL)");
+        await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'from east', g, NULL FROM generate_series(1, 10) g");
+        await mesh.StartAllWorkersAsync();
+        await mesh.AssertConvergedAsync();
+
+        var expected = Enumerable.Range(1, 10).Select(i => $"{i} | from east | {i}").ToList();
+        foreach (var node in mesh.NodeNames)
+            Assert.Equal(expected, await mesh.RowsAsync(node, "SELECT id, name, qty FROM items ORDER BY id"));
+        Assert.Equal(["insert_exists | public.items | apply_remote | east"], await ConflictLog(mesh, "west"));
+        Assert.Equal(["insert_exists | public.items | keep_local | west"], await ConflictLog(mesh, "east"));
+    }
+
+    [Fact]
     public async Task A_key_deleted_later_elsewhere_inside_a_multi_row_insert_stays_deleted_and_the_other_rows_apply()
     {
         await using var mesh = await TwoNodes();

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Npgsql;
 using PgMultiMaster.Configuration;
+using PgMultiMaster.Diagnostics;
 using PgMultiMaster.IntegrationTests.Harness;
 using Xunit.Abstractions;
 
@@ -79,7 +80,18 @@ public sealed class ConvergenceTests(ServersFixture servers, ITestOutputHelper o
         }
         var writing = DateTime.UtcNow - started;
 
-        var diff = await mesh.AssertConvergedAsync();
+        ClusterDiff diff;
+        try
+        {
+            diff = await mesh.AssertConvergedAsync();
+        }
+        catch
+        {
+            // What each worker said is the way to tell a stuck link from a slow one.
+            foreach (var (node, worker) in workers)
+                output.WriteLine($"--- worker of {node} (last lines) ---\n" + string.Join('\n', worker.Output.Split('\n').TakeLast(80)));
+            throw;
+        }
         foreach (var node in mesh.NodeNames)
             Assert.Equal(
                 Enumerable.Range(1, Counters).Select(c => $"{c} | {increments[c]}").ToList(),

@@ -61,6 +61,12 @@ internal sealed class TargetSession : IAsyncDisposable
     /// <summary>Apply this transaction change by change in savepoints, parking what fails (set after an error).</summary>
     public bool Careful { get; set; }
 
+    /// <summary>
+    /// Batches of insert runs in the middle of this transaction may go out unguarded (cleared when such a batch met a
+    /// conflict and the transaction is sent again).
+    /// </summary>
+    public bool Optimistic { get; set; } = true;
+
     // Totals kept across reconnects, and what the open target transaction has sent so far (counted if it commits).
     private readonly LinkStatus _status;
     private LinkCounters Counters => _status.Counters;
@@ -325,7 +331,7 @@ internal sealed class TargetSession : IAsyncDisposable
         if (_pending.Count >= _options.Apply.BatchSize)
         {
             await FlushQueueAsync(ct).ConfigureAwait(false);
-            await FlushAsync(ct).ConfigureAwait(false);
+            await FlushAsync(ct, Optimistic).ConfigureAwait(false);
         }
     }
 
@@ -374,7 +380,8 @@ internal sealed class TargetSession : IAsyncDisposable
                 await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
             }
         }
-        await FlushAsync(ct).ConfigureAwait(false);
+        // The rest of a large transaction, or (not begun) the whole of one that met a conflict, now guarded.
+        await FlushAsync(ct, optimistic: _begun && Optimistic).ConfigureAwait(false);
         await using (var batch = new NpgsqlBatch(_conn))
         {
             AddCommit(batch, commit);
@@ -411,14 +418,35 @@ internal sealed class TargetSession : IAsyncDisposable
         await _conn.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Sends what is pending inside the open transaction, resolving conflicts in order.</summary>
-    private async Task FlushAsync(CancellationToken ct)
+    /// <summary>
+    /// Sends what is pending inside the open transaction, resolving conflicts in order. With
+    /// <paramref name="optimistic"/>, a batch of insert runs only goes out in the optimistic form; a conflict then
+    /// fails the whole target transaction (<see cref="OptimisticBatchException"/>), which is sent again guarded.
+    /// </summary>
+    private async Task FlushAsync(CancellationToken ct, bool optimistic = false)
     {
         var items = _pending.ToList();
         _pending.Clear();
         if (Careful)
         {
             foreach (var item in items) await ApplyCarefullyAsync(item, ct).ConfigureAwait(false);
+            return;
+        }
+        if (optimistic && items.Count > 0 && Segments(items) is var segments && segments.All(s => s.Count > 1))
+        {
+            await using var batch = new NpgsqlBatch(_conn);
+            AddBegin(batch);
+            foreach (var segment in segments) batch.BatchCommands.Add(Command(segment, items, whole: true));
+            try
+            {
+                await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (ChangeStatements.IsConflictSignal(e))
+            {
+                throw new OptimisticBatchException(_ctx.CommitLsn, e);
+            }
+            _begun = true;
+            _tally.Add(items, items.Count);
             return;
         }
         while (items.Count > 0)
@@ -617,6 +645,16 @@ internal sealed class TargetSession : IAsyncDisposable
     }
 
     private sealed class StillParkedException(string message) : Exception(message);
+
+    /// <summary>
+    /// An unguarded batch in the middle of a transaction met a conflict: its earlier batches are not kept, so the whole
+    /// transaction is received and sent again, guarded (<see cref="Optimistic"/> off).
+    /// </summary>
+    public sealed class OptimisticBatchException(ulong finalLsn, PostgresException inner) : Exception(inner.Message, inner)
+    {
+        public ulong FinalLsn { get; } = finalLsn;
+        public PostgresException Error { get; } = inner;
+    }
 
     /// <summary>A queued transaction failed on a data error: replay it change by change (careful mode).</summary>
     public sealed class ApplyDataException(ulong finalLsn, PostgresException inner) : Exception(inner.Message, inner)

@@ -27,6 +27,9 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     // The source transaction (commit LSN) to apply in careful mode after it failed once.
     private ulong _carefulLsn;
 
+    // The source transaction (commit LSN) to send guarded throughout after an unguarded batch of it met a conflict.
+    private ulong _guardedLsn;
+
     private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
 
     private bool _rulesChecked;
@@ -204,6 +207,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         current = begin.FinalLsn;
                         target.Begin(begin);
                         target.Careful = begin.FinalLsn == _carefulLsn;
+                        target.Optimistic = begin.FinalLsn != _guardedLsn;
                         if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp - target.ClockOffset, ct).ConfigureAwait(false);
                         break;
                     // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
@@ -250,6 +254,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         break;
                 }
             }
+        }
+        catch (TargetSession.OptimisticBatchException e) when (_guardedLsn != e.FinalLsn)
+        {
+            _guardedLsn = e.FinalLsn;
+            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(e.FinalLsn)} met a conflict in a batch sent without checks ({e.Error.SqlState}); sending it again with them", e);
         }
         catch (TargetSession.ApplyDataException e) when (_carefulLsn != e.FinalLsn)
         {
