@@ -35,6 +35,17 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
         return mesh;
     }
 
+    /// <summary>East's ten rows (written later) are on both nodes; key 5, written first on west, was a conflict on each.</summary>
+    private static async Task AssertEastsTenRowsWonKeyFive(Mesh mesh)
+    {
+        await mesh.AssertConvergedAsync();
+        var expected = Enumerable.Range(1, 10).Select(i => $"{i} | from east | {i}").ToList();
+        foreach (var node in mesh.NodeNames)
+            Assert.Equal(expected, await mesh.RowsAsync(node, "SELECT id, name, qty FROM items ORDER BY id"));
+        Assert.Equal(["insert_exists | public.items | apply_remote | east"], await ConflictLog(mesh, "west"));
+        Assert.Equal(["insert_exists | public.items | keep_local | west"], await ConflictLog(mesh, "east"));
+    }
+
     [Fact]
     public async Task Concurrent_inserts_of_one_key_converge_to_the_last_writer_and_are_logged_on_both_nodes()
     {
@@ -60,13 +71,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
         // Later, one statement: the ten rows travel as one set-based insert, with key 5 taken on west.
         await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'from east', g, NULL FROM generate_series(1, 10) g");
         await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-
-        var expected = Enumerable.Range(1, 10).Select(i => $"{i} | from east | {i}").ToList();
-        foreach (var node in mesh.NodeNames)
-            Assert.Equal(expected, await mesh.RowsAsync(node, "SELECT id, name, qty FROM items ORDER BY id"));
-        Assert.Equal(["insert_exists | public.items | apply_remote | east"], await ConflictLog(mesh, "west"));
-        Assert.Equal(["insert_exists | public.items | keep_local | west"], await ConflictLog(mesh, "east"));
+        await AssertEastsTenRowsWonKeyFive(mesh);
     }
 
     [Fact]
@@ -77,13 +82,7 @@ public sealed class ConflictTests(ServersFixture servers, ITestOutputHelper outp
         await mesh.ExecAsync("west", "INSERT INTO items VALUES (5, 'from west', 0, NULL)");
         await mesh.ExecAsync("east", "INSERT INTO items SELECT g, 'from east', g, NULL FROM generate_series(1, 10) g");
         await mesh.StartAllWorkersAsync();
-        await mesh.AssertConvergedAsync();
-
-        var expected = Enumerable.Range(1, 10).Select(i => $"{i} | from east | {i}").ToList();
-        foreach (var node in mesh.NodeNames)
-            Assert.Equal(expected, await mesh.RowsAsync(node, "SELECT id, name, qty FROM items ORDER BY id"));
-        Assert.Equal(["insert_exists | public.items | apply_remote | east"], await ConflictLog(mesh, "west"));
-        Assert.Equal(["insert_exists | public.items | keep_local | west"], await ConflictLog(mesh, "east"));
+        await AssertEastsTenRowsWonKeyFive(mesh);
     }
 
     [Fact]
