@@ -48,7 +48,18 @@ internal sealed class StreamReceiver
                 if (!next.IsCompleted && !(idleTold && chunk.Count == 0))
                 {
                     // Everything received is handed on: the apply side sends what it holds instead of waiting for more.
-                    await _chunks.Writer.WriteAsync(new Chunk(chunk, ThenIdle: true), ct).ConfigureAwait(false);
+                    try
+                    {
+                        await _chunks.Writer.WriteAsync(new Chunk(chunk, ThenIdle: true), ct).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        // Never walk away from a pending read: disposing the enumerator under it completes Npgsql's
+                        // iterator twice, an unhandled exception that ends the process. The read ends with ct.
+                        try { await next.ConfigureAwait(false); }
+                        catch { /* the read we gave up; the write's error is the one to report */ }
+                        throw;
+                    }
                     chunk = [];
                     idleTold = true;
                 }
