@@ -159,7 +159,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         var skip = false;
         ulong current = 0;
         using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var receiving = events.RunAsync(source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom)), streaming.Token);
+        var receiving = events.RunAsync(source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom)),
+            new ChangeDecoder().DecodeAsync, streaming.Token);
         try
         {
             var inTransaction = false;

@@ -1,6 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
-using Npgsql.Replication.PgOutput.Messages;
 using PgMultiMaster.Decoding;
 
 namespace PgMultiMaster.Replication;
@@ -32,11 +31,14 @@ internal sealed class StreamReceiver
     /// </summary>
     public int Unhandled => Volatile.Read(ref _unhandled);
 
-    /// <summary>Receives until the stream ends or fails; the apply loop then sees the end, or the error.</summary>
-    public async Task RunAsync(IAsyncEnumerable<PgOutputReplicationMessage> stream, CancellationToken ct)
+    /// <summary>
+    /// Receives until the stream ends or fails; the apply loop then sees the end, or the error.
+    /// <paramref name="decode"/> turns a message into an event (null: nothing to apply).
+    /// </summary>
+    public async Task RunAsync<TMessage>(IAsyncEnumerable<TMessage> stream, Func<TMessage, CancellationToken, ValueTask<ReplicationEvent?>> decode,
+        CancellationToken ct)
     {
         await Task.Yield(); // the caller goes on to the apply loop at once
-        var decoder = new ChangeDecoder();
         try
         {
             await using var messages = stream.GetAsyncEnumerator(ct);
@@ -64,7 +66,7 @@ internal sealed class StreamReceiver
                     idleTold = true;
                 }
                 if (!await next.ConfigureAwait(false)) break;
-                if (await decoder.DecodeAsync(messages.Current, ct).ConfigureAwait(false) is not { } decoded) continue;
+                if (await decode(messages.Current, ct).ConfigureAwait(false) is not { } decoded) continue;
                 Interlocked.Increment(ref _unhandled);
                 chunk.Add(decoded);
                 idleTold = false;
