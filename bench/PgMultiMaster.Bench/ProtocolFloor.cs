@@ -21,16 +21,11 @@ internal static class ProtocolFloor
 
     public static async Task RunAsync(string connectionString)
     {
-        var cs = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64, AutoPrepareMinUsages = 2 }.ConnectionString;
-        await using var conn = new NpgsqlConnection(cs);
-        await conn.OpenAsync();
-        await using (var setup = new NpgsqlCommand("""
+        await using var conn = await OpenAsync(connectionString, """
             SELECT pg_replication_origin_create('bench_floor') WHERE NOT EXISTS (SELECT FROM pg_replication_origin WHERE roname = 'bench_floor');
             SET synchronous_commit = off; SET pgmm.halt = 'off';
             SELECT pg_replication_origin_session_setup('bench_floor');
-            """, conn))
-            await setup.ExecuteNonQueryAsync();
-        var backend = conn.ProcessID;
+            """);
 
         const string update = "UPDATE floor_acct SET balance = balance + 1 WHERE id = $1::int";
         // pgmm's form is built by the worker's own code: the guarded change carrying its transaction's commit.
@@ -69,24 +64,21 @@ internal static class ProtocolFloor
             await using (var vacuum = new NpgsqlCommand("VACUUM ANALYZE floor_acct", conn))
                 await vacuum.ExecuteNonQueryAsync();
             var random = new Random(1);
-            var client = Process.GetCurrentProcess().TotalProcessorTime;
-            var server = ProcessStats.CpuSeconds(backend);
-            var clock = Stopwatch.StartNew();
-            for (var r = 0; r < Rounds; r++)
+            await MeasureAsync(conn, name, Rounds * PerRound, async () =>
             {
-                await using var batch = new NpgsqlBatch(conn);
-                for (var i = 0; i < PerRound; i++)
-                    add(batch, random.Next(0, 10001).ToString(CultureInfo.InvariantCulture), lsn += 100);
-                if (oneTransaction)
+                for (var r = 0; r < Rounds; r++)
                 {
-                    batch.BatchCommands.Insert(0, new NpgsqlBatchCommand("BEGIN"));
-                    batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                    await using var batch = new NpgsqlBatch(conn);
+                    for (var i = 0; i < PerRound; i++)
+                        add(batch, random.Next(0, 10001).ToString(CultureInfo.InvariantCulture), lsn += 100);
+                    if (oneTransaction)
+                    {
+                        batch.BatchCommands.Insert(0, new NpgsqlBatchCommand("BEGIN"));
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                    }
+                    await batch.ExecuteNonQueryAsync();
                 }
-                await batch.ExecuteNonQueryAsync();
-            }
-            var n = Rounds * PerRound;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {n / clock.Elapsed.TotalSeconds:N0} | {(ProcessStats.CpuSeconds(backend) - server) * 1e6 / n:F1} | {(Process.GetCurrentProcess().TotalProcessorTime - client).TotalMicroseconds / n:F1} |"));
+            });
         }
     }
 
@@ -98,12 +90,7 @@ internal static class ProtocolFloor
     public static async Task InsertRunsAsync(string connectionString)
     {
         const int runs = 200, rows = 1_000;
-        var cs = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64, AutoPrepareMinUsages = 2 }.ConnectionString;
-        await using var conn = new NpgsqlConnection(cs);
-        await conn.OpenAsync();
-        await using (var setup = new NpgsqlCommand("SET synchronous_commit = off; SET pgmm.halt = 'off'", conn))
-            await setup.ExecuteNonQueryAsync();
-        var backend = conn.ProcessID;
+        await using var conn = await OpenAsync(connectionString, "SET synchronous_commit = off; SET pgmm.halt = 'off'");
         var relation = new RelationInfo(0, "public", "floor_bulk", ReplicaIdentity.Default,
             [new ColumnInfo("id", 20, true), new ColumnInfo("payload", 25, false), new ColumnInfo("amount", 1700, false), new ColumnInfo("at", 1184, false)]);
         var table = new TargetTable(relation, [0], false, ["bigint", "text", "numeric(12,2)", "timestamp with time zone"], [false, false, false, false],
@@ -117,6 +104,13 @@ internal static class ProtocolFloor
             ("pgmm's guarded insert run (tombstone check, failed rows reported; mid-transaction)", run => ChangeStatements.InsertRun(table, run)),
             ("pgmm's optimistic insert run (a whole transaction; a conflict fails it)", run => ChangeStatements.OptimisticInsertRun(table, run)),
         };
+        // The rows are made once, outside the measured time; building each form's statement is measured.
+        var runsOfRows = Enumerable.Range(0, runs).Select(r => Enumerable.Range(0, rows).Select(i =>
+        {
+            var id = (r * rows + i).ToString(CultureInfo.InvariantCulture);
+            return new RowChange(ChangeKind.Insert, relation, null,
+                [Cell.Of(id), Cell.Of(id + new string('p', 90)), Cell.Of("12.34"), Cell.Of("2026-11-28 14:00:00.123456+00")]);
+        }).ToList()).ToList();
         Console.WriteLine();
         Console.WriteLine("| 1,000-row insert run, form | rows/s | server backend CPU µs/row | client CPU µs/row |");
         Console.WriteLine("|---|---:|---:|---:|");
@@ -127,28 +121,38 @@ internal static class ProtocolFloor
                 CREATE TABLE floor_bulk (id bigint PRIMARY KEY, payload text NOT NULL, amount numeric(12,2), at timestamptz NOT NULL DEFAULT now());
                 """, conn))
                 await fresh.ExecuteNonQueryAsync();
-            var client = Process.GetCurrentProcess().TotalProcessorTime;
-            var server = ProcessStats.CpuSeconds(backend);
-            var clock = Stopwatch.StartNew();
-            for (var r = 0; r < runs; r++)
+            await MeasureAsync(conn, name, runs * rows, async () =>
             {
-                var run = new List<RowChange>(rows);
-                for (var i = 0; i < rows; i++)
+                foreach (var run in runsOfRows)
                 {
-                    var id = (r * rows + i).ToString(CultureInfo.InvariantCulture);
-                    run.Add(new RowChange(ChangeKind.Insert, relation, null,
-                        [Cell.Of(id), Cell.Of(id + new string('p', 90)), Cell.Of("12.34"), Cell.Of("2026-11-28 14:00:00.123456+00")]));
+                    await using var batch = new NpgsqlBatch(conn);
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                    batch.BatchCommands.Add(build(run));
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                    await batch.ExecuteNonQueryAsync();
                 }
-                await using var batch = new NpgsqlBatch(conn);
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-                batch.BatchCommands.Add(build(run));
-                batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
-                await batch.ExecuteNonQueryAsync();
-            }
-            var n = runs * rows;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | {n / clock.Elapsed.TotalSeconds:N0} | {(ProcessStats.CpuSeconds(backend) - server) * 1e6 / n:F2} | {(Process.GetCurrentProcess().TotalProcessorTime - client).TotalMicroseconds / n:F2} |"));
+            });
         }
+    }
+
+    private static async Task<NpgsqlConnection> OpenAsync(string connectionString, string setup)
+    {
+        var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64, AutoPrepareMinUsages = 2 }.ConnectionString);
+        await conn.OpenAsync();
+        await using var command = new NpgsqlCommand(setup, conn);
+        await command.ExecuteNonQueryAsync();
+        return conn;
+    }
+
+    /// <summary>Runs <paramref name="work"/> and prints its table row: rate, and the server backend's and this process's CPU per unit.</summary>
+    private static async Task MeasureAsync(NpgsqlConnection conn, string name, int units, Func<Task> work)
+    {
+        var client = Process.GetCurrentProcess().TotalProcessorTime;
+        var server = ProcessStats.CpuSeconds(conn.ProcessID);
+        var clock = Stopwatch.StartNew();
+        await work();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"| {name} | {units / clock.Elapsed.TotalSeconds:N0} | {(ProcessStats.CpuSeconds(conn.ProcessID) - server) * 1e6 / units:F2} | {(Process.GetCurrentProcess().TotalProcessorTime - client).TotalMicroseconds / units:F2} |"));
     }
 
     private static NpgsqlBatchCommand Arrays(string sql, IReadOnlyList<RowChange> run)

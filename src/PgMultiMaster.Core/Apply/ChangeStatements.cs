@@ -124,8 +124,8 @@ internal static class ChangeStatements
     }
 
     /// <summary>An error that means the optimistic form met a conflict: send the transaction again guarded.</summary>
-    public static bool IsConflictSignal(Npgsql.PostgresException e) =>
-        e.SqlState is "PM001" or Npgsql.PostgresErrorCodes.UniqueViolation or Npgsql.PostgresErrorCodes.ExclusionViolation;
+    public static bool IsConflictSignal(PostgresException e) =>
+        e.SqlState is "PM001" or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ExclusionViolation;
 
     // A run's rows as a subquery: one text array parameter per column, unnested, numbered from 1 (ord).
     private static (NpgsqlBatchCommand Command, string Sql) RunInput(TargetTable t, IReadOnlyList<RowChange> run)

@@ -13,7 +13,7 @@ namespace PgMultiMaster.Progress;
 internal sealed class FeedbackGate : IDisposable
 {
     private readonly LogicalReplicationConnection _source;
-    private readonly Func<int> _buffered;
+    private readonly Func<int> _unhandled;
     private readonly Timer _timer;
     private readonly Lock _lock = new();
     // Source transactions (end LSN) waiting for the target to commit them (target LSN unknown: ulong.MaxValue)
@@ -29,11 +29,11 @@ internal sealed class FeedbackGate : IDisposable
     private ulong _confirmed;
     private ulong _targetFlushed;
 
-    /// <param name="buffered">How many received events wait to be applied (received ahead of the apply side).</param>
-    public FeedbackGate(LogicalReplicationConnection source, TimeSpan interval, ulong startFrom, Func<int> buffered)
+    /// <param name="unhandled">How many received events the apply side has not handled yet (they are received ahead of it).</param>
+    public FeedbackGate(LogicalReplicationConnection source, TimeSpan interval, ulong startFrom, Func<int> unhandled)
     {
         _source = source;
-        _buffered = buffered;
+        _unhandled = unhandled;
         _confirmed = startFrom;
         _timer = new Timer(_ => ConfirmIdle(), null, interval, interval);
     }
@@ -109,7 +109,7 @@ internal sealed class FeedbackGate : IDisposable
             // safe: the receiver holds at most that one message, and between transactions it is a Begin (or a
             // message before one), whose position is before its transaction's commit, so the transaction is still
             // sent again after a restart; keepalives carry the walsender's sent position.
-            if (!_inTransaction && _waiting.Count == 0 && _buffered() == 0) Confirm((ulong)_source.LastReceivedLsn);
+            if (!_inTransaction && _waiting.Count == 0 && _unhandled() == 0) Confirm((ulong)_source.LastReceivedLsn);
         }
     }
 
