@@ -1,58 +1,107 @@
+using System.Buffers.Binary;
 using System.Collections.Immutable;
-using Npgsql.Replication.PgOutput;
-using Npgsql.Replication.PgOutput.Messages;
+using System.Text;
+using Npgsql.Replication;
 
 namespace PgMultiMaster.Decoding;
 
 /// <summary>
-/// Turns Npgsql's pgoutput messages (reused instances, forward-only tuples) into immutable
-/// <see cref="ReplicationEvent"/>s. Everything needed from a message is read before the next one.
+/// Turns the raw pgoutput stream (protocol version 1, text values) into immutable <see cref="ReplicationEvent"/>s.
+/// Each message is copied out of the connection's buffer in one read and parsed synchronously: Npgsql's typed
+/// pgoutput messages read every column value through its own asynchronous call, which was the largest part of the
+/// worker's CPU under a bulk load (docs/performance.md). Format: PostgreSQL's "Logical Replication Message Formats".
 /// </summary>
 public sealed class ChangeDecoder
 {
-    private readonly Dictionary<uint, RelationInfo> _relations = [];
+    // Microseconds since 2000-01-01 (PostgreSQL's epoch) to DateTime ticks.
+    private static readonly long PostgresEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
 
-    /// <summary>Decodes one message; null for messages that carry nothing to apply (keepalive-like, type info).</summary>
-    public async ValueTask<ReplicationEvent?> DecodeAsync(PgOutputReplicationMessage message, CancellationToken ct)
+    // A buffer grown for one huge row is given back afterwards, so memory stays flat.
+    private const int KeptBufferSize = 1 << 20;
+
+    private readonly Dictionary<uint, RelationInfo> _relations = [];
+    private byte[] _buffer = new byte[8192];
+
+    /// <summary>Reads one message of the stream and decodes it; null for messages that carry nothing to apply.</summary>
+    public async ValueTask<ReplicationEvent?> DecodeAsync(XLogDataMessage message, CancellationToken ct)
     {
-        switch (message)
+        var length = checked((int)message.Data.Length);
+        if (_buffer.Length < length) _buffer = new byte[Math.Max(length, _buffer.Length * 2)];
+        await message.Data.ReadExactlyAsync(_buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+        var decoded = Decode(_buffer.AsSpan(0, length));
+        if (_buffer.Length > KeptBufferSize) _buffer = new byte[8192];
+        return decoded;
+    }
+
+    /// <summary>Decodes one pgoutput message; null for messages that carry nothing to apply (type descriptions).</summary>
+    public ReplicationEvent? Decode(ReadOnlySpan<byte> message)
+    {
+        var r = new Reader(message);
+        var kind = (char)r.Byte();
+        switch (kind)
         {
-            case BeginMessage b:
-                return new TransactionBegin((ulong)b.TransactionFinalLsn, b.TransactionCommitTimestamp, b.TransactionXid);
-            case OriginMessage o:
-                return new TransactionOrigin(o.OriginName);
-            case CommitMessage c:
-                return new TransactionCommit((ulong)c.CommitLsn, (ulong)c.TransactionEndLsn, c.TransactionCommitTimestamp);
-            case RelationMessage r:
-                var relation = Copy(r);
+            case 'B':
+            {
+                var finalLsn = r.UInt64();
+                var timestamp = r.Timestamp();
+                return new TransactionBegin(finalLsn, timestamp, r.UInt32());
+            }
+            case 'O':
+                r.UInt64(); // the commit's position on the origin: not needed
+                return new TransactionOrigin(r.String());
+            case 'C':
+            {
+                r.Byte(); // flags, unused
+                var commitLsn = r.UInt64();
+                var endLsn = r.UInt64();
+                return new TransactionCommit(commitLsn, endLsn, r.Timestamp());
+            }
+            case 'R':
+                var relation = ReadRelation(ref r);
                 _relations[relation.Id] = relation;
                 return new RelationChanged(relation);
-            case InsertMessage i:
-                return new RowChange(ChangeKind.Insert, RelationOf(i.Relation.RelationId), null, await ReadAsync(i.NewRow, ct).ConfigureAwait(false));
-            // The old tuple must be read before the new one: a ReplicationTuple is forward-only.
-            case FullUpdateMessage fu:
+            case 'Y':
+                return null; // a type's name: values are applied as text, the target casts them
+            case 'I':
             {
-                var old = await ReadAsync(fu.OldRow, ct).ConfigureAwait(false);
-                return new RowChange(ChangeKind.Update, RelationOf(fu.Relation.RelationId), old, await ReadAsync(fu.NewRow, ct).ConfigureAwait(false));
+                var rel = RelationOf(r.UInt32());
+                r.Expect('N');
+                return new RowChange(ChangeKind.Insert, rel, null, ReadTuple(ref r));
             }
-            case IndexUpdateMessage iu:
+            case 'U':
             {
-                var old = await ReadAsync(iu.Key, ct).ConfigureAwait(false);
-                return new RowChange(ChangeKind.Update, RelationOf(iu.Relation.RelationId), old, await ReadAsync(iu.NewRow, ct).ConfigureAwait(false));
+                var rel = RelationOf(r.UInt32());
+                Cell[]? old = null;
+                var part = (char)r.Byte();
+                // 'K': the old key (it changed); 'O': the whole old row (REPLICA IDENTITY FULL).
+                if (part is 'K' or 'O')
+                {
+                    old = ReadTuple(ref r);
+                    part = (char)r.Byte();
+                }
+                if (part != 'N') throw r.Unexpected(part, "'N'");
+                return new RowChange(ChangeKind.Update, rel, old, ReadTuple(ref r));
             }
-            case UpdateMessage u:
-                return new RowChange(ChangeKind.Update, RelationOf(u.Relation.RelationId), null, await ReadAsync(u.NewRow, ct).ConfigureAwait(false));
-            case FullDeleteMessage fd:
-                return new RowChange(ChangeKind.Delete, RelationOf(fd.Relation.RelationId), await ReadAsync(fd.OldRow, ct).ConfigureAwait(false), null);
-            case KeyDeleteMessage kd:
-                return new RowChange(ChangeKind.Delete, RelationOf(kd.Relation.RelationId), await ReadAsync(kd.Key, ct).ConfigureAwait(false), null);
-            case TruncateMessage t:
-                return new TableTruncate(
-                    t.Relations.Select(r => RelationOf(r.RelationId)).ToList(),
-                    t.Options.HasFlag(TruncateMessage.TruncateOptions.Cascade),
-                    t.Options.HasFlag(TruncateMessage.TruncateOptions.RestartIdentity));
+            case 'D':
+            {
+                var rel = RelationOf(r.UInt32());
+                var part = (char)r.Byte();
+                if (part is not ('K' or 'O')) throw r.Unexpected(part, "'K' or 'O'");
+                return new RowChange(ChangeKind.Delete, rel, ReadTuple(ref r), null);
+            }
+            case 'T':
+            {
+                var count = r.UInt32();
+                var options = r.Byte();
+                var relations = new List<RelationInfo>((int)Math.Min(count, 1024));
+                for (var i = 0; i < count; i++) relations.Add(RelationOf(r.UInt32()));
+                return new TableTruncate(relations, (options & 1) != 0, (options & 2) != 0);
+            }
+            case 'M':
+                return null; // logical decoding messages: not requested, ignored if a server sends them anyway
             default:
-                return null;
+                throw new InvalidDataException(
+                    $"pgoutput sent a message of unknown type '{kind}' ({message.Length} bytes); this worker reads protocol version 1.");
         }
     }
 
@@ -60,36 +109,106 @@ public sealed class ChangeDecoder
         _relations.TryGetValue(id, out var r) ? r
             : throw new InvalidOperationException($"pgoutput sent a change for relation {id} before describing it.");
 
-    private static RelationInfo Copy(RelationMessage r)
+    private static RelationInfo ReadRelation(ref Reader r)
     {
-        var columns = ImmutableArray.CreateBuilder<ColumnInfo>(r.Columns.Count);
-        foreach (var c in r.Columns)
-            columns.Add(new ColumnInfo(c.ColumnName, c.DataTypeId,
-                c.Flags.HasFlag(RelationMessage.Column.ColumnFlags.PartOfKey)));
-        var identity = (char)r.ReplicaIdentity switch
+        var id = r.UInt32();
+        // pgoutput sends an empty namespace for pg_catalog.
+        var schema = r.String() is { Length: > 0 } ns ? ns : "pg_catalog";
+        var name = r.String();
+        var identity = (char)r.Byte() switch
         {
             'f' => ReplicaIdentity.Full,
             'n' => ReplicaIdentity.Nothing,
             'i' => ReplicaIdentity.Index,
             _ => ReplicaIdentity.Default,
         };
-        return new RelationInfo(r.RelationId, r.Namespace, r.RelationName, identity, columns.MoveToImmutable());
+        var count = r.UInt16();
+        var columns = ImmutableArray.CreateBuilder<ColumnInfo>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var isKey = (r.Byte() & 1) != 0;
+            var column = r.String();
+            var type = r.UInt32();
+            r.UInt32(); // type modifier: the target's column has its own
+            columns.Add(new ColumnInfo(column, type, isKey));
+        }
+        return new RelationInfo(id, schema, name, identity, columns.MoveToImmutable());
     }
 
-    private static async ValueTask<Cell[]> ReadAsync(ReplicationTuple tuple, CancellationToken ct)
+    private static Cell[] ReadTuple(ref Reader r)
     {
-        var cells = new Cell[tuple.NumColumns];
-        var i = 0;
-        await foreach (var value in tuple.WithCancellation(ct).ConfigureAwait(false))
+        var cells = new Cell[r.UInt16()];
+        for (var i = 0; i < cells.Length; i++)
         {
-            cells[i++] = value.Kind switch
+            var kind = (char)r.Byte();
+            cells[i] = kind switch
             {
-                TupleDataKind.Null => Cell.Null,
+                'n' => Cell.Null,
                 // pgoutput sends no data for unchanged TOAST values: never write NULL over them.
-                TupleDataKind.UnchangedToastedValue => Cell.Unchanged,
-                _ => Cell.Of(await value.Get<string>(ct).ConfigureAwait(false)),
+                'u' => Cell.Unchanged,
+                't' => Cell.Of(r.Text()),
+                _ => throw r.Unexpected(kind, "a text, null or unchanged-TOAST column ('t', 'n', 'u')"),
             };
         }
         return cells;
+    }
+
+    /// <summary>Big-endian reads over one message, with an error that says where a message ended early.</summary>
+    private ref struct Reader(ReadOnlySpan<byte> message)
+    {
+        private readonly ReadOnlySpan<byte> _message = message;
+        private int _at;
+
+        public byte Byte() => Take(1)[0];
+        public ushort UInt16() => BinaryPrimitives.ReadUInt16BigEndian(Take(2));
+        public uint UInt32() => BinaryPrimitives.ReadUInt32BigEndian(Take(4));
+        public ulong UInt64() => BinaryPrimitives.ReadUInt64BigEndian(Take(8));
+
+        public DateTime Timestamp() => BinaryPrimitives.ReadInt64BigEndian(Take(8)) switch
+        {
+            long.MaxValue => DateTime.MaxValue,
+            long.MinValue => DateTime.MinValue,
+            var micros => new DateTime(PostgresEpochTicks + micros * 10, DateTimeKind.Utc),
+        };
+
+        /// <summary>A column value: a 4-byte length, then that many bytes of UTF-8.</summary>
+        public string Text()
+        {
+            var length = BinaryPrimitives.ReadInt32BigEndian(Take(4));
+            if (length < 0) throw Cut(length);
+            return Encoding.UTF8.GetString(Take(length));
+        }
+
+        /// <summary>A name: UTF-8 up to a zero byte.</summary>
+        public string String()
+        {
+            var end = _message[_at..].IndexOf((byte)0);
+            if (end < 0) throw Cut(_message.Length - _at + 1);
+            var s = Encoding.UTF8.GetString(_message.Slice(_at, end));
+            _at += end + 1;
+            return s;
+        }
+
+        public void Expect(char part)
+        {
+            var got = (char)Byte();
+            if (got != part) throw Unexpected(got, $"'{part}'");
+        }
+
+        private readonly char Kind => _message.IsEmpty ? '?' : (char)_message[0];
+
+        public readonly InvalidDataException Unexpected(char got, string expected) =>
+            new($"pgoutput '{Kind}' message has '{got}' at byte {_at - 1} where {expected} belongs.");
+
+        private ReadOnlySpan<byte> Take(int count)
+        {
+            if (count > _message.Length - _at) throw Cut(count);
+            var span = _message.Slice(_at, count);
+            _at += count;
+            return span;
+        }
+
+        private readonly InvalidDataException Cut(int wanted) =>
+            new($"pgoutput '{Kind}' message ends at byte {_message.Length}; {wanted} more bytes were due at byte {_at}.");
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Npgsql.Replication;
+using Npgsql.Replication.Internal;
 using Npgsql.Replication.PgOutput;
 using NpgsqlTypes;
 using PgMultiMaster.Apply;
@@ -148,8 +149,12 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0, () => events.Unhandled);
 
         var slot = new PgOutputReplicationSlot(link.SlotName);
-        var replication = new PgOutputReplicationOptions(
-            [topology.Publication, topology.InsertOnlyPublication], PgOutputProtocolVersion.V1, binary: false);
+        // pgoutput, protocol version 1, text values; read raw and parsed by ChangeDecoder.
+        KeyValuePair<string, string?>[] replication =
+        [
+            new("proto_version", "1"),
+            new("publication_names", $"\"{topology.Publication}\",\"{topology.InsertOnlyPublication}\""),
+        ];
 
         Status.State = LinkState.Streaming;
         Log.LinkStreaming(logger, link.ToString(), link.SlotName, new NpgsqlLogSequenceNumber(resumeFrom).ToString());
@@ -159,7 +164,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         var skip = false;
         ulong current = 0;
         using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var receiving = events.RunAsync(source.StartReplication(slot, replication, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom)),
+        var receiving = events.RunAsync(source.StartLogicalReplication(slot, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom), replication),
             new ChangeDecoder().DecodeAsync, streaming.Token);
         try
         {
