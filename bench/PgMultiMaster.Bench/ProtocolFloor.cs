@@ -54,15 +54,7 @@ internal static class ProtocolFloor
         ulong lsn = 0x1000_0000;
         foreach (var (name, oneTransaction, add) in forms)
         {
-            // Every form starts from the same fresh table (earlier forms' dead row versions would slow later ones).
-            await using (var fresh = new NpgsqlCommand("""
-                DROP TABLE IF EXISTS floor_acct;
-                CREATE TABLE floor_acct (id int PRIMARY KEY, balance bigint NOT NULL);
-                INSERT INTO floor_acct SELECT g, 0 FROM generate_series(0, 10000) g;
-                """, conn))
-                await fresh.ExecuteNonQueryAsync();
-            await using (var vacuum = new NpgsqlCommand("VACUUM ANALYZE floor_acct", conn))
-                await vacuum.ExecuteNonQueryAsync();
+            await FreshTableAsync(conn);
             var random = new Random(1);
             await MeasureAsync(conn, name, Rounds * PerRound, async () =>
             {
@@ -80,6 +72,87 @@ internal static class ProtocolFloor
                 }
             });
         }
+        await ProcedureAsync(conn, lsn);
+    }
+
+    /// <summary>
+    /// Not (yet) a form the worker sends: the same guarded single-row UPDATE transactions applied by a PL/pgSQL
+    /// procedure that commits after each one (its own commit, commit timestamp and origin progress), 200 per CALL
+    /// with the values as arrays. Plans are cached by PL/pgSQL, and there is no protocol message per statement.
+    /// It stops at the first change that meets a conflict and reports how many committed.
+    /// </summary>
+    private static async Task ProcedureAsync(NpgsqlConnection conn, ulong lsn)
+    {
+        await FreshTableAsync(conn);
+        await using (var create = new NpgsqlCommand("""
+            CREATE OR REPLACE PROCEDURE floor_apply(ids_text text[], balances_text text[], lsns_text text[], tss timestamptz[], source oid, INOUT applied int)
+            LANGUAGE plpgsql AS $$
+            DECLARE
+              -- Each column's values are cast to its type once per call, not once per use.
+              ids int[] := ids_text::int[];
+              balances bigint[] := balances_text::bigint[];
+              lsns pg_lsn[] := lsns_text::pg_lsn[];
+            BEGIN
+              applied := 0;
+              FOR i IN 1 .. cardinality(ids) LOOP
+                PERFORM pg_replication_origin_xact_setup(lsns[i], tss[i]);
+                UPDATE floor_acct t SET balance = balances[i] WHERE t.id = ids[i]
+                  AND (SELECT (o.roident = source AND o."timestamp" <= tss[i]) OR o."timestamp" IS NULL OR o."timestamp" < tss[i]
+                       FROM pg_xact_commit_timestamp_origin(t.xmin) o);
+                IF NOT FOUND THEN RETURN; END IF; -- a conflict: the caller resolves it, then sends the rest
+                COMMIT;
+                applied := i;
+              END LOOP;
+            END $$;
+            """, conn))
+            await create.ExecuteNonQueryAsync();
+        await using var origin = new NpgsqlCommand("SELECT roident::text FROM pg_replication_origin WHERE roname = 'bench_floor'", conn);
+        var roident = (string)(await origin.ExecuteScalarAsync())!;
+        var random = new Random(1);
+        var applied = 0;
+        // Strictly increasing commit timestamps, as a source's are.
+        var start = DateTime.UtcNow;
+        var n = 0;
+        await MeasureAsync(conn, "guarded UPDATE transactions in a procedure that commits each (200 per CALL)", Rounds * PerRound, async () =>
+        {
+            for (var r = 0; r < Rounds; r++)
+            {
+                var ids = new string[PerRound];
+                var lsns = new string[PerRound];
+                var tss = new DateTime[PerRound];
+                for (var i = 0; i < PerRound; i++)
+                {
+                    ids[i] = random.Next(0, 10001).ToString(CultureInfo.InvariantCulture);
+                    lsns[i] = new NpgsqlLogSequenceNumber(lsn += 100).ToString();
+                    tss[i] = start.AddTicks(10 * n++);
+                }
+                await using var call = new NpgsqlCommand("CALL floor_apply($1, $2, $3, $4, $5::oid, NULL)", conn);
+                call.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = ids });
+                call.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = Enumerable.Repeat("1", PerRound).ToArray() });
+                call.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = lsns });
+                call.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz, Value = tss });
+                call.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = roident });
+                applied += (int)(await call.ExecuteScalarAsync())!;
+            }
+        });
+        // Each transaction committed on its own, under the origin: its progress is the last one's end.
+        await using var check = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(false)", conn);
+        var progress = (NpgsqlLogSequenceNumber)(await check.ExecuteScalarAsync())!;
+        if (applied != Rounds * PerRound || (ulong)progress != lsn)
+            throw new InvalidOperationException($"the procedure applied {applied} of {Rounds * PerRound}; origin progress {progress}, expected {new NpgsqlLogSequenceNumber(lsn)}");
+    }
+
+    // Every form starts from the same fresh table (earlier forms' dead row versions would slow later ones).
+    private static async Task FreshTableAsync(NpgsqlConnection conn)
+    {
+        await using (var fresh = new NpgsqlCommand("""
+            DROP TABLE IF EXISTS floor_acct;
+            CREATE TABLE floor_acct (id int PRIMARY KEY, balance bigint NOT NULL);
+            INSERT INTO floor_acct SELECT g, 0 FROM generate_series(0, 10000) g;
+            """, conn))
+            await fresh.ExecuteNonQueryAsync();
+        await using var vacuum = new NpgsqlCommand("VACUUM ANALYZE floor_acct", conn);
+        await vacuum.ExecuteNonQueryAsync();
     }
 
     /// <summary>
