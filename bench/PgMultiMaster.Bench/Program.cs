@@ -1,7 +1,7 @@
 using PgMultiMaster.Bench;
 
 // Side-by-side replication benchmark: native logical replication vs PgMultiMaster, same servers, same settings.
-// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|mesh|all|floor] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--clients N] [--seconds N] [--out DIR]
+// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|mesh|all|floor] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--clients N] [--seconds N] [--repeat N] [--out DIR]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 int Arg(string name, int fallback) =>
     Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
@@ -15,8 +15,16 @@ if (scenario == "floor")
     return;
 }
 var results = new List<Result>();
-if (scenario is "bulk" or "all") results.AddRange(await bench.BulkInsertAsync(Arg("--rows", 200_000), 1_000));
-if (scenario is "updates" or "all") results.AddRange(await bench.UpdateBacklogAsync(Arg("--transactions", 100_000)));
+// The backlogs last seconds and a shared machine moves them by ±0.15: --repeat N measures each N times, native and
+// pgmm alternating, and the report adds the median ratio.
+var repeat = Arg("--repeat", 1);
+async Task Repeated(Func<Task<IReadOnlyList<Result>>> workload)
+{
+    for (var run = 1; run <= repeat; run++)
+        results.AddRange((await workload()).Select(r => repeat == 1 ? r : r with { Workload = $"{r.Workload} (run {run} of {repeat})" }));
+}
+if (scenario is "bulk" or "all") await Repeated(() => bench.BulkInsertAsync(Arg("--rows", 200_000), 1_000));
+if (scenario is "updates" or "all") await Repeated(() => bench.UpdateBacklogAsync(Arg("--transactions", 100_000)));
 if (scenario is "lag" or "all") results.AddRange(await bench.LagAsync(Arg("--rate", 500), TimeSpan.FromSeconds(Arg("--seconds", 10))));
 if (scenario is "live" or "all") results.AddRange(await bench.LiveUpdatesAsync(Arg("--clients", 4), TimeSpan.FromSeconds(Arg("--seconds", 10) * 2)));
 if (scenario is "bigtx" or "all") results.Add(await bench.BigTransactionAsync(Arg("--big-rows", 1_000_000)));

@@ -25,9 +25,26 @@ internal static class Report
         var notes = results.Where(r => r.Note is not null).ToList();
         if (notes.Count > 0) sb.AppendLine();
         foreach (var r in notes) sb.AppendLine(CultureInfo.InvariantCulture, $"- {r.Workload}, {r.System}: {r.Note}");
+        foreach (var line in MedianRatios(results)) sb.AppendLine(line);
         var table = sb.ToString();
         Console.WriteLine(table);
         File.WriteAllText(Path.Combine(outDir, "latest.md"), table);
         File.WriteAllText(Path.Combine(outDir, "latest.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>For a workload measured several times (<c>--repeat</c>): each run's pgmm / native ratio and their median.</summary>
+    private static IEnumerable<string> MedianRatios(IReadOnlyList<Result> results)
+    {
+        var runs = results.Where(r => r.System == "pgmm" && r.Workload.Contains(" (run ", StringComparison.Ordinal))
+            .Select(r => (Workload: r.Workload[..r.Workload.IndexOf(" (run ", StringComparison.Ordinal)],
+                Ratio: r.PerSecond / results.First(n => n.Workload == r.Workload && n.System == "native").PerSecond));
+        foreach (var workload in runs.GroupBy(r => r.Workload))
+        {
+            var ratios = workload.Select(r => r.Ratio).ToList();
+            var sorted = ratios.Order().ToList();
+            var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"- {workload.Key}: pgmm / native {string.Join(", ", ratios.Select(x => x.ToString("0.00", CultureInfo.InvariantCulture)))}; median {median:0.00}");
+        }
     }
 }
