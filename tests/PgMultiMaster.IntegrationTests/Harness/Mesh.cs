@@ -149,7 +149,11 @@ public sealed class Mesh : IAsyncDisposable
     public WorkerProcess StartWorkerProcess(string node)
     {
         var path = Path.Combine(Path.GetTempPath(), $"pgmm-{Options.Cluster}.json");
-        File.WriteAllText(path, JsonSerializer.Serialize(new { PgMultiMaster = Options }));
+        // Written whole, then renamed into place: a worker of another node started a moment ago may be reading the
+        // file, and an in-place rewrite let it read half of it ("not valid JSON", a worker that never started).
+        var written = $"{path}.{Guid.NewGuid():N}";
+        File.WriteAllText(written, JsonSerializer.Serialize(new { PgMultiMaster = Options }));
+        File.Move(written, path, overwrite: true);
         var worker = WorkerProcess.Start(path, node);
         _processes.Add(worker);
         return worker;
