@@ -78,15 +78,18 @@ internal sealed partial class Bench : IAsyncDisposable
         $"shared_buffers 256MB); servers and worker on loopback; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.";
 
     /// <summary>Bulk inserts (batches of <paramref name="perTx"/> rows): streamed while loading, and as a backlog.</summary>
+    // The next id of the bulk table: a repeated run (--repeat) goes on where the last one ended.
+    private long _nextBulkId = 1;
+
     public async Task<IReadOnlyList<Result>> BulkInsertAsync(int rows, int perTx)
     {
         var results = new List<Result>();
-        long next = 1;
+        var next = _nextBulkId;
 
         // Streaming: the link runs while the source loads.
         await WaitNativeStreamingAsync();
         results.Add(await TimedAsync("bulk insert, streaming", "native", "native", rows, async () => next = await LoadAsync("native", next, rows, perTx)));
-        StartWorker();
+        if (_worker is null) StartWorker(); // a repeated run finds it running
         await WaitSlotActiveAsync("bench_a_b");
         results.Add(await TimedAsync("bulk insert, streaming", "pgmm", "pgmm", rows, async () => next = await LoadAsync("pgmm", next, rows, perTx), worker: true));
 
@@ -110,6 +113,7 @@ internal sealed partial class Bench : IAsyncDisposable
         results.Add(await TimedAsync("bulk insert, backlog catch-up", "pgmm", "pgmm", rows, () => Task.CompletedTask, lastId: pgmmLast - 1, worker: true,
             note: workerStart));
         Console.WriteLine($"(excluded from the backlog times: pgmm worker process start to streaming, {workerStart:0.00}s)");
+        _nextBulkId = Math.Max(nativeLast, pgmmLast);
         return results;
     }
 
