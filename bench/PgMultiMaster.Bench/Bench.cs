@@ -77,10 +77,10 @@ internal sealed partial class Bench : IAsyncDisposable
         $"Machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; PostgreSQL {_a.MajorVersion} (fsync on, synchronous_commit on, " +
         $"shared_buffers 256MB); servers and worker on loopback; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.";
 
-    /// <summary>Bulk inserts (batches of <paramref name="perTx"/> rows): streamed while loading, and as a backlog.</summary>
     // The next id of the bulk table: a repeated run (--repeat) goes on where the last one ended.
     private long _nextBulkId = 1;
 
+    /// <summary>Bulk inserts (batches of <paramref name="perTx"/> rows): streamed while loading, and as a backlog.</summary>
     public async Task<IReadOnlyList<Result>> BulkInsertAsync(int rows, int perTx)
     {
         var results = new List<Result>();

@@ -21,7 +21,7 @@ var repeat = Arg("--repeat", 1);
 async Task Repeated(Func<Task<IReadOnlyList<Result>>> workload)
 {
     for (var run = 1; run <= repeat; run++)
-        results.AddRange((await workload()).Select(r => repeat == 1 ? r : r with { Workload = $"{r.Workload} (run {run} of {repeat})" }));
+        results.AddRange((await workload()).Select(r => r.InRun(run, repeat)));
 }
 if (scenario is "bulk" or "all") await Repeated(() => bench.BulkInsertAsync(Arg("--rows", 200_000), 1_000));
 if (scenario is "updates" or "all") await Repeated(() => bench.UpdateBacklogAsync(Arg("--transactions", 100_000)));

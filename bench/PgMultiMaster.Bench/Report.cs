@@ -16,8 +16,7 @@ internal static class Report
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in results)
         {
-            var native = results.FirstOrDefault(n => n.Workload == r.Workload && n.System == "native");
-            var ratio = native is null || r.System == "native" || r.LagP50Ms is not null ? "" : (r.PerSecond / native.PerSecond).ToString("0.00", CultureInfo.InvariantCulture);
+            var ratio = r.System == "native" || r.LagP50Ms is not null || RatioToNative(results, r) is not { } x ? "" : x.ToString("0.00", CultureInfo.InvariantCulture);
             var lag = r.LagP50Ms is null ? "" : string.Create(CultureInfo.InvariantCulture, $"{r.LagP50Ms:0.0} / {r.LagP99Ms:0.0}");
             sb.AppendLine(CultureInfo.InvariantCulture,
                 $"| {r.Workload} | {r.System} | {r.Units:N0} {r.Unit} | {r.Seconds:0.00} | {r.PerSecond:N0} {r.Unit}/s | {ratio} | {lag} | {r.CpuPer100k:0.00}{(r.CpuLabel is null ? "" : $" ({r.CpuLabel})")} | {r.PeakRssMb:0} |");
@@ -32,15 +31,17 @@ internal static class Report
         File.WriteAllText(Path.Combine(outDir, "latest.json"), JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
     }
 
+    /// <summary>Rate over native's rate in the same workload (and run), if native ran it.</summary>
+    private static double? RatioToNative(IReadOnlyList<Result> results, Result r) =>
+        results.FirstOrDefault(n => n.Workload == r.Workload && n.System == "native") is { } native ? r.PerSecond / native.PerSecond : null;
+
     /// <summary>For a workload measured several times (<c>--repeat</c>): each run's pgmm / native ratio and their median.</summary>
     private static IEnumerable<string> MedianRatios(IReadOnlyList<Result> results)
     {
-        var runs = results.Where(r => r.System == "pgmm" && r.Workload.Contains(" (run ", StringComparison.Ordinal))
-            .Select(r => (Workload: r.Workload[..r.Workload.IndexOf(" (run ", StringComparison.Ordinal)],
-                Ratio: r.PerSecond / results.First(n => n.Workload == r.Workload && n.System == "native").PerSecond));
-        foreach (var workload in runs.GroupBy(r => r.Workload))
+        var runs = results.Where(r => r.System == "pgmm" && r.IsRepeated && RatioToNative(results, r) is not null);
+        foreach (var workload in runs.GroupBy(r => r.BaseWorkload))
         {
-            var ratios = workload.Select(r => r.Ratio).ToList();
+            var ratios = workload.Select(r => RatioToNative(results, r)!.Value).ToList();
             var sorted = ratios.Order().ToList();
             var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
             yield return string.Create(CultureInfo.InvariantCulture,

@@ -17,10 +17,10 @@ public sealed class ChangeDecoder
     private static readonly long PostgresEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
 
     // A buffer grown for one huge row is given back afterwards, so memory stays flat.
-    private const int KeptBufferSize = 1 << 20;
+    private const int InitialBufferSize = 8192, KeptBufferSize = 1 << 20;
 
     private readonly Dictionary<uint, RelationInfo> _relations = [];
-    private byte[] _buffer = new byte[8192];
+    private byte[] _buffer = new byte[InitialBufferSize];
 
     /// <summary>Reads one message of the stream and decodes it; null for messages that carry nothing to apply.</summary>
     public async ValueTask<ReplicationEvent?> DecodeAsync(XLogDataMessage message, CancellationToken ct)
@@ -29,7 +29,7 @@ public sealed class ChangeDecoder
         if (_buffer.Length < length) _buffer = new byte[Math.Max(length, _buffer.Length * 2)];
         await message.Data.ReadExactlyAsync(_buffer.AsMemory(0, length), ct).ConfigureAwait(false);
         var decoded = Decode(_buffer.AsSpan(0, length));
-        if (_buffer.Length > KeptBufferSize) _buffer = new byte[8192];
+        if (_buffer.Length > KeptBufferSize) _buffer = new byte[InitialBufferSize];
         return decoded;
     }
 
