@@ -70,19 +70,6 @@ public sealed class InitTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Init_refuses_a_role_that_cannot_replicate()
-    {
-        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 2, init: false);
-        await mesh.ExecAsync("east", "DO $$ BEGIN CREATE ROLE pgmm_plain LOGIN NOREPLICATION; EXCEPTION WHEN duplicate_object THEN NULL; END $$");
-        mesh.Options.Nodes[0].ConnectionString = new NpgsqlConnectionStringBuilder(mesh.Options.Nodes[0].ConnectionString) { Username = "pgmm_plain" }.ConnectionString;
-
-        var e = await Assert.ThrowsAsync<PrerequisiteException>(mesh.InitAsync);
-        Assert.Equal(2, e.Problems.Count);
-        Assert.Contains("node 'east': role 'pgmm_plain' needs the REPLICATION attribute (ALTER ROLE \"pgmm_plain\" REPLICATION) or superuser.", e.Problems);
-        Assert.Contains(e.Problems, p => p.StartsWith("node 'east': role 'pgmm_plain' may not use replication origins; GRANT EXECUTE ON FUNCTION", StringComparison.Ordinal));
-    }
-
-    [Fact]
     public async Task Partitioned_tables_replicate_through_their_partitions_and_naming_the_parent_is_refused()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, """

@@ -13,11 +13,11 @@ namespace PgMultiMaster.Apply;
 /// </summary>
 internal static class ChangeStatements
 {
-    private const string NotHalted = "current_setting('pgmm.halt') = 'off'";
-    private const string Report = " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE set_config('pgmm.halt', 'on', true) = '' END";
+    private const string NotHalted = "pg_catalog.current_setting('pgmm.halt') = 'off'";
+    private const string Report = " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE pg_catalog.set_config('pgmm.halt', 'on', true) = '' END";
 
     // Raises PM001 (pgmm.assert_not_halted does once the batch is halted).
-    private const string Stop = "set_config('pgmm.halt', 'on', true) IS NULL OR pgmm.assert_not_halted() IS NULL";
+    private const string Stop = "pg_catalog.set_config('pgmm.halt', 'on', true) IS NULL OR pgmm.assert_not_halted() IS NULL";
 
     /// <summary>
     /// The end of a transaction, just before its COMMIT: records the origin's progress (with the source's commit
@@ -27,7 +27,7 @@ internal static class ChangeStatements
 
     private static string CommitOrStop(CommitCheck commit, SqlParams p, string applied) =>
         $"CASE WHEN {applied} AND {NotHalted} " +
-        $"THEN pg_replication_origin_xact_setup({p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString())}::pg_lsn, " +
+        $"THEN pg_catalog.pg_replication_origin_xact_setup({p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString())}::pg_lsn, " +
         $"{p.Add(SqlParams.Timestamp(commit.CommitTimestamp))}::timestamptz) IS NULL ELSE {Stop} END";
 
     /// <summary>The end of a transaction as a statement of its own (when its last change cannot carry it).</summary>
@@ -92,10 +92,10 @@ internal static class ChangeStatements
         var keys = t.MatchColumns.Select(i => Quote.Ident(columns[i].Name)).ToList();
         sql.Append(" ORDER BY i.ord ON CONFLICT DO NOTHING RETURNING ").Append(string.Join(", ", keys)).Append("), ")
            // Which rows were not inserted: only looked for (lazily, an InitPlan) when fewer rows went in than came.
-           .Append("failed AS (SELECT CASE WHEN (SELECT count(*) FROM w) < (SELECT count(*) FROM input) THEN ")
-           .Append("(SELECT array_agg(i.ord ORDER BY i.ord) FROM input i WHERE NOT EXISTS (SELECT 1 FROM w WHERE ")
-           .Append(string.Join(" AND ", t.MatchColumns.Select(i => $"w.{Quote.Ident(columns[i].Name)} = {RunValue(t, i)}"))).Append(")) END AS ords) ")
-           .Append("SELECT coalesce(ords, '{}'), CASE WHEN ords IS NOT NULL THEN set_config('pgmm.halt', 'on', true) END FROM failed");
+           .Append("failed AS (SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM w) < (SELECT pg_catalog.count(*) FROM input) THEN ")
+           .Append("(SELECT pg_catalog.array_agg(i.ord ORDER BY i.ord) FROM input i WHERE NOT EXISTS (SELECT 1 FROM w WHERE ")
+           .Append(string.Join(" AND ", t.MatchColumns.Select(i => t.Equal(i, $"w.{Quote.Ident(columns[i].Name)}", RunValue(t, i))))).Append(")) END AS ords) ")
+           .Append("SELECT coalesce(ords, '{}'), CASE WHEN ords IS NOT NULL THEN pg_catalog.set_config('pgmm.halt', 'on', true) END FROM failed");
         command.CommandText = sql.ToString();
         return command;
     }
@@ -138,7 +138,8 @@ internal static class ChangeStatements
             for (var r = 0; r < run.Count; r++) values[r] = run[r].New![i].Kind == CellKind.Null ? null : run[r].New![i].Text;
             command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text, Value = values });
         }
-        var sql = "SELECT * FROM unnest(" + string.Join(", ", Enumerable.Range(1, columns.Length).Select(n => $"${n}::text[]"))
+        // ROWS FROM (unnest(a), unnest(b), ...): the multi-array unnest(a, b, ...) is syntax that takes no schema.
+        var sql = "SELECT * FROM ROWS FROM (" + string.Join(", ", Enumerable.Range(1, columns.Length).Select(n => $"pg_catalog.unnest(${n}::text[])"))
             + ") WITH ORDINALITY AS u(" + string.Join(", ", Enumerable.Range(0, columns.Length).Select(n => $"c{n}")) + ", ord)";
         return (command, sql);
     }
@@ -154,7 +155,7 @@ internal static class ChangeStatements
     }
 
     private static string RunTombstoneKey(TargetTable t) =>
-        "jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i => $"{Quote.Literal(t.Relation.Columns[i].Name)}::text, {RunValue(t, i)}")) + ")";
+        "pg_catalog.jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i => $"{Quote.Literal(t.Relation.Columns[i].Name)}::text, {RunValue(t, i)}")) + ")";
 
     /// <summary>
     /// Not a conflict: the local version came from the same origin (changes of one origin arrive in order), or its
@@ -179,15 +180,15 @@ internal static class ChangeStatements
         {
             sql.Append("o.\"timestamp\" < ").Append(ts).Append("::timestamptz");
         }
-        return sql.Append(" FROM pg_xact_commit_timestamp_origin(t.xmin) o)").ToString();
+        return sql.Append(" FROM pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) o)").ToString();
     }
 
     public static string SameValue(TargetTable t, int i, string alias, Cell value, SqlParams p)
     {
         var col = alias + "." + Quote.Ident(t.Relation.Columns[i].Name);
-        return t.CompareAsText[i]
-            ? $"{col}::text IS NOT DISTINCT FROM {p.Add(value)}::text"
-            : $"{col} IS NOT DISTINCT FROM {p.Add(value)}{t.Cast(i)}";
+        var given = p.Add(value);
+        // A type without an equality is compared by its text: the value is not cast to it first.
+        return t.NotDistinct(i, col, t.Equality[i] is null ? given : given + t.Cast(i));
     }
 
     /// <summary>WHERE condition finding the row by its key (or, without one, exactly one row equal in every column).</summary>
@@ -199,11 +200,11 @@ internal static class ChangeStatements
             // Identical rows are indistinguishable: change exactly one, as the source did.
             return $"t.ctid = (SELECT x.ctid FROM {t.QuotedName} x WHERE {string.Join(" AND ", all)} LIMIT 1)";
         }
-        return string.Join(" AND ", t.MatchColumns.Select(i => $"t.{Quote.Ident(t.Relation.Columns[i].Name)} = {p.Add(key[i])}{t.Cast(i)}"));
+        return string.Join(" AND ", t.MatchColumns.Select(i => t.Equal(i, $"t.{Quote.Ident(t.Relation.Columns[i].Name)}", p.Add(key[i]) + t.Cast(i))));
     }
 
     public static string TombstoneKey(TargetTable t, Cell[] row, SqlParams p) =>
-        "jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i =>
+        "pg_catalog.jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i =>
             $"{p.Add(t.Relation.Columns[i].Name)}::text, {p.Add(row[i])}{t.Cast(i)}")) + ")";
 
     /// <summary>SET list of an update: every sent column, Delta columns as local + (new − old).</summary>
@@ -258,7 +259,7 @@ internal static class ChangeStatements
         var p = new SqlParams();
         return p.Command($"INSERT INTO pgmm.tombstone AS tb (table_name, key) VALUES ({p.Add(t.Relation.QualifiedName)}, {TombstoneKey(t, key, p)}) " +
                          "ON CONFLICT (table_name, key) DO UPDATE SET key = excluded.key " +
-                         $"WHERE (SELECT o.\"timestamp\" FROM pg_xact_commit_timestamp_origin(tb.xmin) o) < {p.Add(SqlParams.Timestamp(ctx.CommitTimestamp))}::timestamptz");
+                         $"WHERE (SELECT o.\"timestamp\" FROM pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin) o) < {p.Add(SqlParams.Timestamp(ctx.CommitTimestamp))}::timestamptz");
     }
 
     /// <summary>A row of text values as typed jsonb (what the target's column types make of them).</summary>
@@ -267,7 +268,7 @@ internal static class ChangeStatements
         if (row is null) return "NULL::jsonb";
         var fields = Enumerable.Range(0, row.Length).Where(i => !row[i].IsUnchanged)
             .Select(i => $"{p.Add(row[i])}{t.Cast(i)} AS {Quote.Ident(t.Relation.Columns[i].Name)}");
-        return $"(SELECT to_jsonb(r) FROM (SELECT {string.Join(", ", fields)}) r)";
+        return $"(SELECT pg_catalog.to_jsonb(r) FROM (SELECT {string.Join(", ", fields)}) r)";
     }
 
     private static string ColumnList(TargetTable t) => string.Join(", ", t.Relation.Columns.Select(c => Quote.Ident(c.Name)));

@@ -97,7 +97,7 @@ internal static class ConflictHandler
             batch.BatchCommands.Add(ChangeStatements.Delete(t, keyRow));
             return (Outcome.ApplyRemote, "function: deleted");
         }
-        var record = $"jsonb_populate_record(NULL::{t.QuotedName}, {w.Add(result)}::jsonb)";
+        var record = $"pg_catalog.jsonb_populate_record(NULL::{t.QuotedName}, {w.Add(result)}::jsonb)";
         batch.BatchCommands.Add(conflict.Local is null
             ? w.Command($"INSERT INTO {t.QuotedName} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM {record}")
             : w.Command($"UPDATE {t.QuotedName} t SET ({columns}) = (SELECT {columns} FROM {record}) WHERE {ChangeStatements.Match(t, keyRow, w)}"));
@@ -111,7 +111,7 @@ internal static class ConflictHandler
         var remote = ChangeStatements.TypedJson(t, c.Kind == ChangeKind.Delete ? c.Old : c.New, p);
         var kept = t.MatchAllColumns || c.Kind == ChangeKind.Delete && resolution != "keep_local"
             ? "NULL::jsonb"
-            : $"(SELECT to_jsonb(t) FROM {t.QuotedName} t WHERE {ChangeStatements.Match(t, keyRow, p)})";
+            : $"(SELECT pg_catalog.to_jsonb(t) FROM {t.QuotedName} t WHERE {ChangeStatements.Match(t, keyRow, p)})";
         var sql =
             "INSERT INTO pgmm.conflict_log (conflict_type, table_name, key, local_row, remote_row, kept_row, local_origin, local_commit_ts, " +
             "remote_origin, remote_commit_ts, remote_lsn, rule, resolution) VALUES (" +
@@ -133,13 +133,13 @@ internal static class ConflictHandler
         var p = new SqlParams();
         var texts = string.Join(", ", t.Relation.Columns.Select(x => $"t.{Quote.Ident(x.Name)}::text"));
         batch.BatchCommands.Add(p.Command(
-            $"SELECT to_jsonb(t)::text, ARRAY[{texts}], o.\"timestamp\", o.roident FROM {t.QuotedName} t, " +
-            $"pg_xact_commit_timestamp_origin(t.xmin) o WHERE {ChangeStatements.Match(t, keyRow, p)} FOR UPDATE OF t"));
+            $"SELECT pg_catalog.to_jsonb(t)::text, ARRAY[{texts}], o.\"timestamp\", o.roident FROM {t.QuotedName} t, " +
+            $"pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) o WHERE {ChangeStatements.Match(t, keyRow, p)} FOR UPDATE OF t"));
         if (t.HasTombstones)
         {
             var q = new SqlParams();
             batch.BatchCommands.Add(q.Command(
-                $"SELECT o.\"timestamp\", o.roident FROM pgmm.tombstone tb, pg_xact_commit_timestamp_origin(tb.xmin) o " +
+                $"SELECT o.\"timestamp\", o.roident FROM pgmm.tombstone tb, pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin) o " +
                 $"WHERE tb.table_name = {q.Add(t.Relation.QualifiedName)} AND tb.key = {ChangeStatements.TombstoneKey(t, keyRow, q)}"));
         }
 

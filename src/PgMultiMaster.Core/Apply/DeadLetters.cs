@@ -29,8 +29,8 @@ internal static class DeadLetters
             p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(ctx.CommitLsn).ToString()) + "::pg_lsn",
             p.Add(park.Type?.Name()), p.Add(park.Reason), p.Add(park.Retryable ? "true" : "false") + "::boolean");
         return guarded
-            ? p.Command($"WITH w AS (INSERT INTO pgmm.dead_letter ({Columns}) SELECT {values} WHERE current_setting('pgmm.halt') = 'off' RETURNING 1)" +
-                        " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE set_config('pgmm.halt', 'on', true) = '' END")
+            ? p.Command($"WITH w AS (INSERT INTO pgmm.dead_letter ({Columns}) SELECT {values} WHERE pg_catalog.current_setting('pgmm.halt') = 'off' RETURNING 1)" +
+                        " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE pg_catalog.set_config('pgmm.halt', 'on', true) = '' END")
             : p.Command($"INSERT INTO pgmm.dead_letter ({Columns}) VALUES ({values})");
     }
 

@@ -106,7 +106,7 @@ internal sealed class TargetSession : IAsyncDisposable
             await ExecAsync(conn, "SET pgmm.halt = 'off'", ct).ConfigureAwait(false);
             // An origin is held by one session at a time: a previous worker's session still open makes this fail
             // (55006), and the link retries until the server has ended it.
-            await using (var setup = new NpgsqlCommand("SELECT pg_replication_origin_session_setup($1)", conn))
+            await using (var setup = new NpgsqlCommand("SELECT pg_catalog.pg_replication_origin_session_setup($1)", conn))
             {
                 setup.Parameters.Add(new NpgsqlParameter { Value = link.OriginName });
                 await setup.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -128,7 +128,7 @@ internal sealed class TargetSession : IAsyncDisposable
             };
 
             var session = new TargetSession(conn, link, options, ctx, status);
-            await using (var progress = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(true), clock_timestamp()", conn))
+            await using (var progress = new NpgsqlCommand("SELECT pg_catalog.pg_replication_origin_session_progress(true), pg_catalog.clock_timestamp()", conn))
             {
                 var sent = DateTime.UtcNow;
                 await using var r = await progress.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -204,7 +204,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
                     // Which of them committed: exactly those the origin's progress has passed.
                     ulong progress;
-                    await using (var position = new NpgsqlCommand("SELECT pg_replication_origin_session_progress(false), pg_current_wal_insert_lsn()", _conn))
+                    await using (var position = new NpgsqlCommand("SELECT pg_catalog.pg_replication_origin_session_progress(false), pg_catalog.pg_current_wal_insert_lsn()", _conn))
                     await using (var r = await position.ExecuteReaderAsync(ct).ConfigureAwait(false))
                     {
                         await r.ReadAsync(ct).ConfigureAwait(false);
@@ -580,7 +580,7 @@ internal sealed class TargetSession : IAsyncDisposable
                    remote_commit_ts, remote_lsn, force
             FROM pgmm.dead_letter
             WHERE origin_name = $1 AND (force OR (retryable AND (last_attempt_at IS NULL
-                  OR last_attempt_at < clock_timestamp() - $2::interval * least(attempts, 12))))
+                  OR last_attempt_at < pg_catalog.clock_timestamp() - $2::interval * least(attempts, 12))))
             ORDER BY id LIMIT 100
             """, _conn))
         {
@@ -635,7 +635,7 @@ internal sealed class TargetSession : IAsyncDisposable
             {
                 await RollbackAsync().ConfigureAwait(false);
                 await using var note = new NpgsqlCommand(
-                    "UPDATE pgmm.dead_letter SET attempts = attempts + 1, last_attempt_at = clock_timestamp(), last_error = $2, force = false WHERE id = $1", _conn);
+                    "UPDATE pgmm.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.clock_timestamp(), last_error = $2, force = false WHERE id = $1", _conn);
                 note.Parameters.Add(new NpgsqlParameter { Value = id });
                 note.Parameters.Add(new NpgsqlParameter { Value = e.Message });
                 await note.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -688,7 +688,7 @@ internal sealed class TargetSession : IAsyncDisposable
     }
 
     private static void AddPositions(NpgsqlBatch batch) =>
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_current_wal_insert_lsn(), pg_current_wal_flush_lsn()"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_catalog.pg_current_wal_insert_lsn(), pg_catalog.pg_current_wal_flush_lsn()"));
 
     /// <summary>Target WAL position just after the last commit (its commit record ends before it).</summary>
     public ulong LastCommitLsn { get; private set; }
@@ -717,7 +717,7 @@ internal sealed class TargetSession : IAsyncDisposable
     /// <summary>Asks the target how far its WAL is flushed (between transactions).</summary>
     public async Task<ulong> RefreshFlushedAsync(CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_flush_lsn()", _conn);
+        await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_current_wal_flush_lsn()", _conn);
         TargetFlushed = (ulong)(NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         return TargetFlushed;
     }

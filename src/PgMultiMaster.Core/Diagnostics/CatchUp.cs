@@ -14,7 +14,7 @@ public static class CatchUp
         foreach (var node in topology.Options.Nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm catch-up", ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand("SELECT pg_current_wal_lsn()", conn);
+            await using var cmd = new NpgsqlCommand("SELECT pg_catalog.pg_current_wal_lsn()", conn);
             targets[node.Name] = (ulong)(NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
 

@@ -15,7 +15,7 @@ public sealed record TableChecksum(string Table, long Rows, string Hash)
         var quoted = Quote.Table(schema, table);
         var columns = new List<string>();
         await using (var cmd = new NpgsqlCommand(
-            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attname", conn))
+            "SELECT attname FROM pg_attribute WHERE attrelid = pg_catalog.to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attname", conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = quoted });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -23,9 +23,9 @@ public sealed record TableChecksum(string Table, long Rows, string Hash)
         }
         if (columns.Count == 0) throw new InvalidOperationException($"table {quoted} does not exist in {conn.Database}.");
 
-        var row = "md5(ROW(" + string.Join(", ", columns.Select(Quote.Ident)) + ")::text)";
+        var row = "pg_catalog.md5(ROW(" + string.Join(", ", columns.Select(Quote.Ident)) + ")::text)";
         await using var sum = new NpgsqlCommand(
-            $"SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM (SELECT {row} AS h FROM {quoted}) rows", conn);
+            $"SELECT pg_catalog.count(*), coalesce(pg_catalog.md5(pg_catalog.string_agg(h, '' ORDER BY h)), '') FROM (SELECT {row} AS h FROM {quoted}) rows", conn);
         await using var reader = await sum.ExecuteReaderAsync(ct).ConfigureAwait(false);
         await reader.ReadAsync(ct).ConfigureAwait(false);
         return new TableChecksum($"{schema}.{table}", reader.GetInt64(0), reader.GetString(1));

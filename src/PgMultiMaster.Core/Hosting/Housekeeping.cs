@@ -40,13 +40,13 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
             await SamplePeerAsync(peer, ct).ConfigureAwait(false);
 
         await using var conn = await ConnectionStrings.OpenAdminAsync(topology.NodeNamed(node).ConnectionString, "pgmm housekeeping", ct).ConfigureAwait(false);
-        await using (var trim = new NpgsqlCommand("DELETE FROM pgmm.conflict_log WHERE logged_at < clock_timestamp() - $1::interval", conn))
+        await using (var trim = new NpgsqlCommand("DELETE FROM pgmm.conflict_log WHERE logged_at < pg_catalog.clock_timestamp() - $1::interval", conn))
         {
             trim.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Conflicts.LogRetention });
             await trim.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
-        await using (var mark = new NpgsqlCommand("UPDATE pgmm.node SET last_housekeeping = clock_timestamp() WHERE cluster = $1", conn))
+        await using (var mark = new NpgsqlCommand("UPDATE pgmm.node SET last_housekeeping = pg_catalog.clock_timestamp() WHERE cluster = $1", conn))
         {
             mark.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
             await mark.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -56,7 +56,7 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
         // Margin for clock skew between the peers whose timestamps are compared.
         var safe = _watermarks.Values.Min() - topology.Options.Conflicts.MaxClockSkew;
         await using var clean = new NpgsqlCommand(
-            "DELETE FROM pgmm.tombstone tb WHERE (SELECT o.\"timestamp\" FROM pg_xact_commit_timestamp_origin(tb.xmin) o) < $1", conn);
+            "DELETE FROM pgmm.tombstone tb WHERE (SELECT o.\"timestamp\" FROM pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin) o) < $1", conn);
         clean.Parameters.Add(new NpgsqlParameter { Value = safe, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         var removed = await clean.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         if (removed > 0) logger.LogDebug("Node '{Node}': removed {Count} tombstones older than {Watermark}", node, removed, safe);
@@ -68,7 +68,7 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(peer.ConnectionString, "pgmm housekeeping", ct).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand(
-                "SELECT clock_timestamp(), pg_current_wal_lsn(), (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1)", conn);
+                "SELECT pg_catalog.clock_timestamp(), pg_catalog.pg_current_wal_lsn(), (SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1)", conn);
             cmd.Parameters.Add(new NpgsqlParameter { Value = topology.SlotName(peer.Name, node) });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await r.ReadAsync(ct).ConfigureAwait(false);

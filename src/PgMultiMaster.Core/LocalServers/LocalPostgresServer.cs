@@ -28,8 +28,9 @@ public sealed class LocalPostgresServer : IAsyncDisposable
     public int MajorVersion { get; }
     public bool IsRunning { get; private set; }
 
-    private LocalPostgresServer(string name, string binDir, string dataDir, string? runAs, IReadOnlyList<string> settings)
+    private LocalPostgresServer(string name, string binDir, string dataDir, string? runAs, IReadOnlyList<string> settings, bool superuserOverSocket)
     {
+        SuperuserOverSocket = superuserOverSocket;
         Name = name;
         _binDir = binDir;
         DataDir = dataDir;
@@ -38,17 +39,26 @@ public sealed class LocalPostgresServer : IAsyncDisposable
         MajorVersion = PostgresBinaries.MajorVersion(binDir);
     }
 
+    /// <summary>
+    /// The superuser connects over the server's Unix socket (in its data folder) instead of TCP: for servers whose
+    /// pg_hba.conf admits TCP connections only with TLS and a password.
+    /// </summary>
+    public bool SuperuserOverSocket { get; init; }
+
     /// <summary>Connection string for <paramref name="database"/> as the superuser <c>postgres</c>.</summary>
     public string ConnectionString(string database = "postgres") =>
         new NpgsqlConnectionStringBuilder
         {
-            Host = "127.0.0.1", Port = Port, Username = "postgres", Database = database,
+            Host = SuperuserOverSocket ? DataDir : "127.0.0.1", Port = Port, Username = "postgres", Database = database,
             Pooling = true, MaxPoolSize = 20, Timeout = 15, CommandTimeout = 120,
         }.ConnectionString;
 
     /// <summary>initdb a fresh data folder under <paramref name="rootDir"/> and start the server.</summary>
+    /// <param name="files">Files to write into the data folder before the first start (e.g. pg_hba.conf, TLS
+    /// certificates and keys), readable by the server's user only.</param>
     public static async Task<LocalPostgresServer> StartNewAsync(
-        string name, string rootDir, string? binDir = null, IEnumerable<string>? extraSettings = null, CancellationToken ct = default)
+        string name, string rootDir, string? binDir = null, IEnumerable<string>? extraSettings = null, CancellationToken ct = default,
+        IReadOnlyDictionary<string, string>? files = null, bool superuserOverSocket = false)
     {
         binDir ??= PostgresBinaries.Find();
         var runAs = Environment.IsPrivilegedProcess ? UnprivilegedUser() : null;
@@ -56,8 +66,16 @@ public sealed class LocalPostgresServer : IAsyncDisposable
         Directory.CreateDirectory(rootDir);
         if (runAs is not null) await ChownAsync(runAs, rootDir, ct).ConfigureAwait(false);
 
-        var server = new LocalPostgresServer(name, binDir, dataDir, runAs, [.. DefaultSettings, .. extraSettings ?? []]);
+        var server = new LocalPostgresServer(name, binDir, dataDir, runAs, [.. DefaultSettings, .. extraSettings ?? []], superuserOverSocket);
         await server.RunAsync("initdb", ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"], ct).ConfigureAwait(false);
+        foreach (var (file, content) in files ?? new Dictionary<string, string>())
+        {
+            var path = Path.Combine(dataDir, file);
+            await File.WriteAllTextAsync(path, content, ct).ConfigureAwait(false);
+            // PostgreSQL refuses a private key that others can read.
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (runAs is not null) await ChownAsync(runAs, path, ct).ConfigureAwait(false);
+        }
         await server.StartAsync(ct).ConfigureAwait(false);
         return server;
     }

@@ -82,7 +82,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
         var byName = topology.LinksFrom(node).ToDictionary(l => l.SlotName, l => l.Target.Name);
         await using var cmd = new NpgsqlCommand(
             """
-            SELECT slot_name, (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, (pg_current_wal_lsn() - restart_lsn)::bigint,
+            SELECT slot_name, (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, (pg_catalog.pg_current_wal_lsn() - restart_lsn)::bigint,
                    confirmed_flush_lsn::text
             FROM pg_replication_slots WHERE slot_name = ANY($1)
             """, conn);
@@ -101,7 +101,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
         // Catalog version 3 brought the table; a cluster not re-initialized since simply has no reports. The report's
         // age is measured on the node's own clock, which wrote seen_at.
         await using var cmd = new NpgsqlCommand(
-            "SELECT started_at, seen_at, status::text, clock_timestamp() - seen_at FROM pgmm.worker_status WHERE cluster = $1 AND node = $2", conn);
+            "SELECT started_at, seen_at, status::text, pg_catalog.clock_timestamp() - seen_at FROM pgmm.worker_status WHERE cluster = $1 AND node = $2", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });
         cmd.Parameters.Add(new NpgsqlParameter { Value = node });
         try
@@ -122,7 +122,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
     private static async Task<(long?, long?)> ReadCountsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT (SELECT count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)", conn);
+            "SELECT (SELECT pg_catalog.count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)", conn);
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
         await r.ReadAsync(ct).ConfigureAwait(false);
         return (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1));

@@ -76,8 +76,8 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
         var slots = links.ToDictionary(l => topology.SlotName(l.Status.Source, l.Status.Target), l => l.Status);
         await using (var cmd = new NpgsqlCommand(
             """
-            SELECT pg_current_wal_lsn(), s.slot_name, s.confirmed_flush_lsn, s.restart_lsn,
-                   (SELECT count(*) FROM pgmm.dead_letter),
+            SELECT pg_catalog.pg_current_wal_lsn(), s.slot_name, s.confirmed_flush_lsn, s.restart_lsn,
+                   (SELECT pg_catalog.count(*) FROM pgmm.dead_letter),
                    -- The statistics' estimate: counting a large tombstone table every poll would cost a full scan.
                    (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)
             FROM (SELECT 1) one LEFT JOIN pg_replication_slots s ON s.slot_name = ANY($1)
@@ -142,7 +142,7 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
     {
         await using var cmd = new NpgsqlCommand(
             """
-            INSERT INTO pgmm.worker_status (cluster, node, started_at, seen_at, status) VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb)
+            INSERT INTO pgmm.worker_status (cluster, node, started_at, seen_at, status) VALUES ($1, $2, $3, pg_catalog.clock_timestamp(), $4::jsonb)
             ON CONFLICT (cluster, node) DO UPDATE SET started_at = excluded.started_at, seen_at = excluded.seen_at, status = excluded.status
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = topology.Options.Cluster });

@@ -122,6 +122,22 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
     }
 
+    /// <summary>
+    /// A server certificate that does not verify will not start verifying by itself: like rules that do not fit, the
+    /// link stops until the configuration (or the certificate) is fixed, with a message naming the node.
+    /// </summary>
+    private static async Task<T> Connecting<T>(NodeOptions node, Func<Task<T>> open)
+    {
+        try
+        {
+            return await open().ConfigureAwait(false);
+        }
+        catch (Exception e) when (ConnectionErrors.IsCertificateRejected(e))
+        {
+            throw new ConfigurationException([$"node '{node.Name}': cannot connect: {ConnectionErrors.Describe(e)}"]);
+        }
+    }
+
     private static bool IsExpected(Exception e) =>
         e is NpgsqlException or SchemaMismatchException or TimeoutException or ReplayException or System.Net.Sockets.SocketException;
 
@@ -130,7 +146,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     private async ValueTask StreamOnceAsync(CancellationToken ct)
     {
         var options = topology.Options.Apply;
-        await using var target = await TargetSession.OpenAsync(link, topology.Options, Status, logger, ct).ConfigureAwait(false);
+        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status, logger, ct)).ConfigureAwait(false);
         if (!_rulesChecked)
         {
             await CheckRulesAsync(ct).ConfigureAwait(false);
@@ -141,7 +157,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         await using var source = new LogicalReplicationConnection(
             ConnectionStrings.ForReplication(link.Source.ConnectionString, $"pgmm stream {link}"));
         source.WalReceiverStatusInterval = options.FeedbackInterval;
-        await source.Open(ct).ConfigureAwait(false);
+        await Connecting(link.Source, async () => { await source.Open(ct).ConfigureAwait(false); return true; }).ConfigureAwait(false);
         // Until the link has confirmed what the source had written when it connected, it is catching up.
         Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
         // Received and decoded ahead of the apply side, so the stream is read while the target works.

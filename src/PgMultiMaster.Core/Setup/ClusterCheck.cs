@@ -13,7 +13,7 @@ public sealed record ReplicatedTable(string Schema, string Name, bool InsertOnly
 }
 
 /// <summary>
-/// Checks every node before <c>pgmm init</c> changes anything: server settings, rights, and that the configured
+/// Checks every node before <c>pgmm init</c> changes anything: server settings, the role's rights (<see cref="RightsCheck"/>), and that the configured
 /// tables exist everywhere with the same columns and a way to find their rows. Each problem names the node and the
 /// setting or table.
 /// </summary>
@@ -44,13 +44,16 @@ public static class ClusterCheck
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
-                problems.Add($"node '{node.Name}': cannot connect: {e.Message}");
+                problems.Add($"node '{node.Name}': cannot connect: {ConnectionErrors.Describe(e)}");
             }
         }
         if (catalogs.Count < options.Nodes.Count)
             return new Result(problems, []);
 
         var tables = ResolveTables(options, catalogs, problems);
+        var replicated = tables.Select(t => (t.Schema, t.Name)).ToHashSet();
+        foreach (var (node, catalog) in catalogs)
+            problems.AddRange(RightsCheck.Problems(node, catalog, options, catalog.Tables.Where(t => replicated.Contains((t.Schema, t.Name)))));
         if (problems.Count == 0)
         {
             var names = tables.Select(t => t.QualifiedName).ToHashSet();
@@ -87,12 +90,6 @@ public static class ClusterCheck
                          $"({links} for the links from '{node}' + {others} already used by others).";
         if (c.MaxWalSenders < links)
             yield return $"node '{node}': max_wal_senders is {c.MaxWalSenders} but at least {links} are needed (one per link from '{node}').";
-        if (!c.CanReplicate)
-            yield return $"node '{node}': role '{c.Role}' needs the REPLICATION attribute (ALTER ROLE {Quote.Ident(c.Role)} REPLICATION) or superuser.";
-        if (!c.CanUseOrigins)
-            yield return $"node '{node}': role '{c.Role}' may not use replication origins; GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), " +
-                         "pg_replication_origin_session_setup(text), pg_replication_origin_xact_setup(pg_lsn, timestamptz), " +
-                         $"pg_replication_origin_session_progress(boolean) TO {Quote.Ident(c.Role)} (or use a superuser).";
     }
 
     private static List<ReplicatedTable> ResolveTables(PgMultiMasterOptions options, Dictionary<string, NodeCatalog> catalogs, List<string> problems)

@@ -53,18 +53,18 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
             foreach (var link in topology.LinksFrom(node.Name))
-                await ExecAsync(conn, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()", ct, link.SlotName).ConfigureAwait(false);
+                await ExecAsync(conn, "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = pg_catalog.current_database()", ct, link.SlotName).ConfigureAwait(false);
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
-                await ExecAsync(conn, "SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
+                await ExecAsync(conn, "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
             await ExecAsync(conn, """
                 DO $$ DECLARE t regclass; BEGIN
                   FOR t IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger WHERE tgname IN ('pgmm_tombstone', 'pgmm_tombstone_key') LOOP
-                    EXECUTE format('DROP TRIGGER IF EXISTS pgmm_tombstone ON %s; DROP TRIGGER IF EXISTS pgmm_tombstone_key ON %s', t, t);
+                    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS pgmm_tombstone ON %s; DROP TRIGGER IF EXISTS pgmm_tombstone_key ON %s', t, t);
                   END LOOP;
                 END $$
                 """, ct).ConfigureAwait(false);
             await ExecAsync(conn, $"DROP PUBLICATION IF EXISTS {Quote.Ident(topology.Publication)}, {Quote.Ident(topology.InsertOnlyPublication)}", ct).ConfigureAwait(false);
-            await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1 AND to_regclass('pgmm.node') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
+            await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1 AND pg_catalog.to_regclass('pgmm.node') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
             Log.Setup(logger, $"node '{node.Name}': removed the slots, origins and publications of cluster '{topology.Options.Cluster}'");
         }
     }
@@ -77,7 +77,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         NpgsqlConnection conn, NodeOptions node, string publication, string publish, IEnumerable<ReplicatedTable> tables, CancellationToken ct)
     {
         var quoted = Quote.Ident(publication);
-        await using (var exists = new NpgsqlCommand("SELECT count(*) FROM pg_publication WHERE pubname = $1", conn))
+        await using (var exists = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_publication WHERE pubname = $1", conn))
         {
             exists.Parameters.Add(new NpgsqlParameter { Value = publication });
             if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! == 0)
@@ -88,7 +88,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         }
 
         var current = new HashSet<string>();
-        await using (var list = new NpgsqlCommand("SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1", conn))
+        await using (var list = new NpgsqlCommand("SELECT pg_catalog.format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1", conn))
         {
             list.Parameters.Add(new NpgsqlParameter { Value = publication });
             await using var r = await list.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -98,7 +98,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         var wanted = new Dictionary<string, ReplicatedTable>();
         foreach (var t in tables)
         {
-            await using var fmt = new NpgsqlCommand("SELECT format('%I.%I', $1, $2)", conn);
+            await using var fmt = new NpgsqlCommand("SELECT pg_catalog.format('%I.%I', $1, $2)", conn);
             fmt.Parameters.Add(new NpgsqlParameter { Value = t.Schema });
             fmt.Parameters.Add(new NpgsqlParameter { Value = t.Name });
             wanted[(string)(await fmt.ExecuteScalarAsync(ct).ConfigureAwait(false))!] = t;
@@ -130,8 +130,8 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
             JOIN pg_class c ON c.oid = i.indrelid
             -- the key apply finds rows by: the replica identity index if there is one, else the primary key
-            WHERE i.indrelid = to_regclass($1) AND (CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END)
-            ORDER BY array_position(i.indkey::int2[], a.attnum)
+            WHERE i.indrelid = pg_catalog.to_regclass($1) AND (CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END)
+            ORDER BY pg_catalog.array_position(i.indkey::int2[], a.attnum)
             """, conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });
@@ -141,7 +141,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         }
         if (key.Count == 0) return; // matched by all columns: no key to remember
 
-        await using (var exists = new NpgsqlCommand("SELECT count(*) FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = 'pgmm_tombstone'", conn))
+        await using (var exists = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = 'pgmm_tombstone'", conn))
         {
             exists.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });
             if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) return;
@@ -159,7 +159,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
     private async Task CreateOriginAsync(NpgsqlConnection conn, NodeOptions node, string origin, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(
-            "SELECT pg_replication_origin_create($1) FROM (SELECT 1) x WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = $1)", conn);
+            "SELECT pg_catalog.pg_replication_origin_create($1) FROM (SELECT 1) x WHERE NOT EXISTS (SELECT 1 FROM pg_replication_origin WHERE roname = $1)", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = origin });
         if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is not null)
             Log.Setup(logger, $"node '{node.Name}': created replication origin {origin}");
@@ -168,13 +168,13 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
     private async Task CreateSlotAsync(NpgsqlConnection conn, Link link, CancellationToken ct)
     {
         // ClusterCheck refused a same-named slot of another plugin or database: an existing one is ours.
-        await using (var existing = new NpgsqlCommand("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", conn))
+        await using (var existing = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_replication_slots WHERE slot_name = $1", conn))
         {
             existing.Parameters.Add(new NpgsqlParameter { Value = link.SlotName });
             if ((long)(await existing.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) return;
         }
         Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
-        await ExecAsync(conn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);
+        await ExecAsync(conn, "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)

@@ -55,7 +55,7 @@ public static class ConflictRulesCheck
 
     private static async Task CheckFullIdentityAsync(NpgsqlConnection conn, string node, string table, string key, string strategy, List<string> problems, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT relreplident::text FROM pg_class WHERE oid = to_regclass($1)", conn);
+        await using var cmd = new NpgsqlCommand("SELECT relreplident::text FROM pg_class WHERE oid = pg_catalog.to_regclass($1)", conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(table) });
         if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string identity && identity != "f")
             problems.Add($"{key}: {strategy} needs the remote old row: node '{node}': ALTER TABLE {Quoted(table)} REPLICA IDENTITY FULL.");
@@ -64,14 +64,27 @@ public static class ConflictRulesCheck
     private static async Task CheckFunctionAsync(NpgsqlConnection conn, string node, ConflictRule rule, string key, List<string> problems, CancellationToken ct)
     {
         if (rule.Strategy != nameof(Strategy.Function) && !rule.Types.Values.Contains(nameof(Strategy.Function))) return;
+        var function = Quoted(rule.Function!);
         await using var cmd = new NpgsqlCommand(
-            "SELECT p.prorettype = 'jsonb'::regtype FROM pg_proc p WHERE p.oid = to_regprocedure($1 || '(jsonb, jsonb, text)')", conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(rule.Function!) });
-        var returnsJsonb = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
-        if (returnsJsonb is null)
+            """
+            SELECT p.prorettype = 'jsonb'::regtype,
+                   pg_catalog.has_schema_privilege(p.pronamespace, 'USAGE') AND pg_catalog.has_function_privilege(p.oid, 'EXECUTE'),
+                   current_user::text
+            FROM pg_proc p WHERE p.oid = pg_catalog.to_regprocedure($1 || '(jsonb, jsonb, text)')
+            """, conn);
+        cmd.Parameters.Add(new NpgsqlParameter { Value = function });
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        if (!await r.ReadAsync(ct).ConfigureAwait(false))
             problems.Add($"{key}:Function: node '{node}' has no function {rule.Function}(local jsonb, remote jsonb, conflict_type text).");
-        else if (!(bool)returnsJsonb)
+        else if (!r.GetBoolean(0))
             problems.Add($"{key}:Function: {rule.Function}(jsonb, jsonb, text) on node '{node}' must return jsonb.");
+        else if (!r.GetBoolean(1))
+        {
+            // The apply session calls it as pgmm's role.
+            var role = Sql.Quote.Ident(r.GetString(2));
+            problems.Add($"{key}:Function: role '{r.GetString(2)}' may not call {rule.Function}(jsonb, jsonb, text) on node '{node}': " +
+                         $"GRANT USAGE ON SCHEMA {Sql.Quote.Ident(rule.Function!.Split('.', 2)[0])} TO {role}; GRANT EXECUTE ON FUNCTION {function}(jsonb, jsonb, text) TO {role};");
+        }
     }
 
     private static async Task<Dictionary<string, (string Type, bool Numeric, bool Key)>> ColumnsAsync(NpgsqlConnection conn, string table, CancellationToken ct)
@@ -79,11 +92,11 @@ public static class ConflictRulesCheck
         var columns = new Dictionary<string, (string, bool, bool)>();
         await using var cmd = new NpgsqlCommand(
             """
-            SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), t.typcategory = 'N',
+            SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory = 'N',
                    coalesce(a.attnum = ANY (i.indkey), false)
             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             """, conn);
         cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(table) });
         await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);

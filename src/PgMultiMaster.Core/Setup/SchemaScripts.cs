@@ -40,7 +40,7 @@ public static partial class SchemaScripts
             await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
 
         var installed = 0;
-        await using (var exists = new NpgsqlCommand("SELECT to_regclass('pgmm.schema_version') IS NOT NULL", conn))
+        await using (var exists = new NpgsqlCommand("SELECT pg_catalog.to_regclass('pgmm.schema_version') IS NOT NULL", conn))
         {
             if ((bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
             {

@@ -9,6 +9,11 @@ public static class ConnectionStrings
     // whatever the servers' own defaults (PostgreSQL's apply worker forces the same settings).
     private const string TextFormatOptions = "-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3 -c TimeZone=UTC";
 
+    // Nothing that another role creates in a schema such as public may run with pgmm's rights: every session looks
+    // up names in pg_catalog only (PostgreSQL's own apply worker uses an empty search_path), and pgmm's SQL
+    // qualifies the rest. Given at connection start, it also overrides ALTER ROLE/DATABASE ... SET search_path.
+    private const string SafeSearchPath = "-c search_path=pg_catalog,pg_temp";
+
     public static string ForReplication(string configured, string applicationName) =>
         Build(configured, applicationName, b =>
         {
@@ -46,7 +51,7 @@ public static class ConnectionStrings
     private static string Build(string configured, string applicationName, Action<NpgsqlConnectionStringBuilder> tune)
     {
         var b = new NpgsqlConnectionStringBuilder(configured) { ApplicationName = applicationName };
-        b.Options = string.IsNullOrWhiteSpace(b.Options) ? TextFormatOptions : b.Options + " " + TextFormatOptions;
+        b.Options = (string.IsNullOrWhiteSpace(b.Options) ? "" : b.Options + " ") + TextFormatOptions + " " + SafeSearchPath;
         tune(b);
         return b.ConnectionString;
     }

@@ -25,7 +25,7 @@ internal static class DeadLetterCommand
             case "show":
             {
                 if (id is null || nodes.Count != 1) throw new CliException("dead-letter show needs --on NODE and --id N.");
-                var rows = await NodeQuery.RowsAsync(nodes[0], "SELECT jsonb_pretty(to_jsonb(d)) FROM pgmm.dead_letter d WHERE id = $1", [id], ct);
+                var rows = await NodeQuery.RowsAsync(nodes[0], "SELECT pg_catalog.jsonb_pretty(pg_catalog.to_jsonb(d)) FROM pgmm.dead_letter d WHERE id = $1", [id], ct);
                 if (rows.Count == 0) throw new CliException($"no parked change {id} on node '{nodes[0].Name}'.", 1);
                 Console.WriteLine(rows[0][1]);
                 return 0;

@@ -77,23 +77,39 @@ public sealed class Mesh : IAsyncDisposable
 
     public NodeOptions Node(string name) => Options.Nodes.Single(n => n.Name == name);
 
-    public async Task<NpgsqlConnection> OpenAsync(string node)
+    public Task<NpgsqlConnection> OpenAsync(string node) => OpenAsync(Node(node).ConnectionString, default);
+
+    public Task ExecAsync(string node, string sql, params object?[] args) => ExecOnAsync(Node(node).ConnectionString, sql, args);
+
+    public Task<T> ScalarAsync<T>(string node, string sql, params object?[] args) => ScalarOnAsync<T>(Node(node).ConnectionString, sql, args);
+
+    /// <summary>
+    /// The harness's superuser on this cluster's database of <paramref name="node"/>'s server, whatever role the
+    /// node's own connection string uses (tests that run pgmm as a role of its own).
+    /// </summary>
+    public string AdminConnectionString(string node) => _servers[node].ConnectionString(Database);
+
+    public Task AdminExecAsync(string node, string sql, params object?[] args) => ExecOnAsync(AdminConnectionString(node), sql, args);
+
+    public Task<T> AdminScalarAsync<T>(string node, string sql, params object?[] args) => ScalarOnAsync<T>(AdminConnectionString(node), sql, args);
+
+    public static async Task<NpgsqlConnection> OpenAsync(string connectionString, CancellationToken ct)
     {
-        var conn = new NpgsqlConnection(Node(node).ConnectionString);
-        await conn.OpenAsync();
+        var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync(ct);
         return conn;
     }
 
-    public async Task ExecAsync(string node, string sql, params object?[] args)
+    public static async Task ExecOnAsync(string connectionString, string sql, params object?[] args)
     {
-        await using var conn = await OpenAsync(node);
+        await using var conn = await OpenAsync(connectionString, default);
         await using var cmd = Command(conn, sql, args);
         await cmd.ExecuteNonQueryAsync();
     }
 
-    public async Task<T> ScalarAsync<T>(string node, string sql, params object?[] args)
+    public static async Task<T> ScalarOnAsync<T>(string connectionString, string sql, params object?[] args)
     {
-        await using var conn = await OpenAsync(node);
+        await using var conn = await OpenAsync(connectionString, default);
         await using var cmd = Command(conn, sql, args);
         return (T)(await cmd.ExecuteScalarAsync())!;
     }
@@ -157,6 +173,12 @@ public sealed class Mesh : IAsyncDisposable
         var worker = WorkerProcess.Start(path, node);
         _processes.Add(worker);
         return worker;
+    }
+
+    /// <summary>Stops every <c>pgmm run</c> process of this mesh with SIGTERM and waits for them to exit.</summary>
+    public async Task StopWorkerProcessesAsync()
+    {
+        foreach (var p in _processes) await p.TerminateAsync(TimeSpan.FromSeconds(30));
     }
 
     public Task WaitForCatchUpAsync(TimeSpan? timeout = null) =>

@@ -9,21 +9,24 @@ namespace PgMultiMaster.IntegrationTests.Harness;
 /// databases under its own cluster name. Local binaries by default ($PGMM_PG_BINDIR picks the version); Docker via
 /// Testcontainers when a daemon answers, or when PGMM_TEST_BACKEND=docker.
 /// </summary>
-public sealed class ServersFixture : IAsyncLifetime
+public class ServersFixture : IAsyncLifetime
 {
     public static readonly string[] NodeNames = ["east", "west", "north"];
     private string? _root;
     private int _next;
+
+    /// <summary>Where the servers' data folders (and anything else the fixture writes) live.</summary>
+    protected string Root => _root ??= Path.Combine(Path.GetTempPath(), $"pgmm-tests-{Environment.ProcessId}-{GetType().Name}");
 
     public IReadOnlyList<ITestServer> Servers { get; private set; } = [];
     public string Backend { get; private set; } = "local";
 
     public ITestServer this[string name] => Servers.Single(s => s.Name == name);
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         // Binaries named explicitly win over Docker, so a run meant for one version never tests another.
-        Backend = Environment.GetEnvironmentVariable("PGMM_TEST_BACKEND")
+        Backend = !CanUseDocker ? "local" : Environment.GetEnvironmentVariable("PGMM_TEST_BACKEND")
                   ?? (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PostgresBinaries.BinDirVariable)) && DockerAnswers() ? "docker" : "local");
         var servers = new List<ITestServer>();
         if (Backend == "docker")
@@ -33,19 +36,26 @@ public sealed class ServersFixture : IAsyncLifetime
         }
         else
         {
-            _root = Path.Combine(Path.GetTempPath(), $"pgmm-tests-{Environment.ProcessId}");
             var binDir = PostgresBinaries.Find();
-            var started = await Task.WhenAll(NodeNames.Select(name =>
-                LocalPostgresServer.StartNewAsync(name, _root, binDir, LocalTestServer.Settings)));
+            var started = await Task.WhenAll(NodeNames.Select(name => StartLocalAsync(name, Root, binDir)));
             servers.AddRange(started.Select(s => new LocalTestServer(s)));
         }
         Servers = servers;
     }
 
-    /// <summary>A fresh cluster name, also used as the database name on every server.</summary>
-    public string NextClusterName() => $"t{Environment.ProcessId % 1000}_{Interlocked.Increment(ref _next)}";
+    /// <summary>False for servers that only local binaries can be set up as (files in the data folder).</summary>
+    protected virtual bool CanUseDocker => true;
 
-    public async Task DisposeAsync()
+    protected virtual Task<LocalPostgresServer> StartLocalAsync(string name, string root, string binDir) =>
+        LocalPostgresServer.StartNewAsync(name, root, binDir, LocalTestServer.Settings);
+
+    /// <summary>A fresh cluster name, also used as the database name on every server.</summary>
+    public string NextClusterName() => $"{ClusterPrefix}{Environment.ProcessId % 1000}_{Interlocked.Increment(ref _next)}";
+
+    /// <summary>Starts every cluster name of this fixture, so two fixtures never hand out the same one.</summary>
+    protected virtual string ClusterPrefix => "t";
+
+    public virtual async Task DisposeAsync()
     {
         foreach (var s in Servers) await s.DisposeAsync();
         NpgsqlConnection.ClearAllPools();
