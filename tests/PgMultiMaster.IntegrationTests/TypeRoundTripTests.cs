@@ -54,4 +54,28 @@ public sealed class TypeRoundTripTests(ServersFixture servers, ITestOutputHelper
         const string floatBits = "SELECT encode(float4send(f4), 'hex') || encode(float8send(f8), 'hex') FROM types ORDER BY id";
         Assert.Equal(await mesh.RowsAsync("east", floatBits), await mesh.RowsAsync("west", floatBits));
     }
+
+    [Fact]
+    public async Task Keys_of_a_type_whose_equality_is_not_in_pg_catalog_are_matched_by_that_equality()
+    {
+        // citext's = lives in public. pgmm's sessions look names up in pg_catalog only, where a bare = would take
+        // text's (case-sensitive) and miss the row: the two inserts below would then be parked as unique violations.
+        await using var mesh = await Mesh.CreateAsync(servers, output, """
+            CREATE EXTENSION IF NOT EXISTS citext;
+            CREATE TABLE public.users (email public.citext PRIMARY KEY, name text NOT NULL);
+            """, nodes: 2);
+        await mesh.ExecAsync("east", "INSERT INTO users VALUES ('Ann@example.com', 'from east')");
+        await mesh.ExecAsync("west", "INSERT INTO users VALUES ('ann@EXAMPLE.com', 'from west')");
+        await mesh.StartAllWorkersAsync();
+        await mesh.AssertConvergedAsync();
+        await mesh.ExecAsync("east", "UPDATE users SET name = 'renamed' WHERE email = 'ANN@example.com'");
+        await mesh.AssertConvergedAsync();
+
+        foreach (var node in mesh.NodeNames)
+        {
+            Assert.Equal(["renamed"], await mesh.RowsAsync(node, "SELECT name FROM users"));
+            Assert.Equal(0L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pgmm.dead_letter"));
+            Assert.Equal(1L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pgmm.conflict_log WHERE conflict_type = 'insert_exists'"));
+        }
+    }
 }

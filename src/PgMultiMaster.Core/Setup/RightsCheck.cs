@@ -38,7 +38,7 @@ public static class RightsCheck
         // Only a table's owner may add it to a publication and enable its triggers; the owner's rights also cover
         // every change apply makes. A member of the owning role has them.
         foreach (var owner in replicated.Where(t => !t.Owned).GroupBy(t => t.Owner))
-            yield return $"{who} must own {string.Join(", ", owner.Select(t => Quote.Table(t.Schema, t.Name)))} (owner: '{owner.Key}') " +
-                         $"to publish them, install their tombstone triggers and apply changes: GRANT {Quote.Ident(owner.Key)} TO {role};";
+            yield return $"{who} must own {string.Join(", ", owner.Select(t => Quote.Table(t.Schema, t.Name)))} (owner: '{owner.Key}'): " +
+                         $"only an owner may publish a table and enable its triggers: GRANT {Quote.Ident(owner.Key)} TO {role};";
     }
 }
