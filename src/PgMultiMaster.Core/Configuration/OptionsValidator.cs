@@ -38,7 +38,8 @@ public static partial class OptionsValidator
             else
             {
                 try { _ = new Npgsql.NpgsqlConnectionStringBuilder(node.ConnectionString); }
-                catch (ArgumentException e) { errors.Add($"{s}:Nodes:{i}:ConnectionString of node '{node.Name}' is invalid: {e.Message}"); }
+                // Not the parser's message: a password with an unquoted ';' would show up in it as an unknown keyword.
+                catch (ArgumentException) { errors.Add($"{s}:Nodes:{i}:ConnectionString of node '{node.Name}' is not a valid Npgsql connection string: a keyword it does not know or a value it cannot read (put values that contain ';' in double quotes)."); }
             }
         }
 

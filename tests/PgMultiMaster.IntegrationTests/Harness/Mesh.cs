@@ -162,7 +162,7 @@ public sealed class Mesh : IAsyncDisposable
     }
 
     /// <summary>Writes this cluster's configuration to a file and starts <c>pgmm run</c> for <paramref name="node"/>.</summary>
-    public WorkerProcess StartWorkerProcess(string node)
+    public WorkerProcess StartWorkerProcess(string node, params string[] extraArgs)
     {
         var path = Path.Combine(Path.GetTempPath(), $"pgmm-{Options.Cluster}.json");
         // Written whole, then renamed into place: a worker of another node started a moment ago may be reading the
@@ -170,7 +170,7 @@ public sealed class Mesh : IAsyncDisposable
         var written = $"{path}.{Guid.NewGuid():N}";
         File.WriteAllText(written, JsonSerializer.Serialize(new { PgMultiMaster = Options }));
         File.Move(written, path, overwrite: true);
-        var worker = WorkerProcess.Start(path, node);
+        var worker = WorkerProcess.Start(path, node, extraArgs);
         _processes.Add(worker);
         return worker;
     }

@@ -94,6 +94,18 @@ public sealed class OptionsValidatorTests
         var o = Valid();
         o.Nodes[1].ConnectionString = "Hots=b;;Port=notanumber";
         Assert.Contains(OptionsValidator.Validate(o, requireNode: false),
-            e => e.StartsWith("PgMultiMaster:Nodes:1:ConnectionString of node 'west' is invalid", StringComparison.Ordinal));
+            e => e.StartsWith("PgMultiMaster:Nodes:1:ConnectionString of node 'west' is not a valid Npgsql connection string", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_connection_string_that_does_not_parse_is_refused_without_showing_any_of_it()
+    {
+        // An unquoted ';' in a password: the parser would name the rest of the password as an unknown keyword.
+        var o = Valid();
+        o.Nodes[0].ConnectionString = "Host=a;Username=pgmm;Password=first;SecretHalf=x";
+        var error = Assert.Single(OptionsValidator.Validate(o, requireNode: false));
+        Assert.StartsWith("PgMultiMaster:Nodes:0:ConnectionString of node 'east' is not a valid Npgsql connection string", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("SecretHalf", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("first", error, StringComparison.Ordinal);
     }
 }
