@@ -103,6 +103,32 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
                 "+ (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'pgmm%')"));
     }
 
+    [Fact]
+    public async Task Init_upgrades_an_older_install_so_that_application_roles_can_delete_again()
+    {
+        await using var prod = await ProductionMesh.CreateAsync(servers, output, """
+            CREATE TABLE public.accounts (id int PRIMARY KEY, owner text NOT NULL);
+            INSERT INTO public.accounts SELECT g, 'seed' FROM generate_series(1, 3) g;
+            """, nodes: 2);
+        var (code, text) = await prod.PgmmAsync("init");
+        Assert.True(code == 0, text);
+        // The catalog as versions 2 and 3 left it: the trigger ran with the rights of whoever deleted.
+        foreach (var node in prod.Mesh.NodeNames)
+            await prod.Mesh.AdminExecAsync(node, """
+                ALTER FUNCTION pgmm.record_tombstone() SECURITY INVOKER RESET search_path;
+                GRANT EXECUTE ON FUNCTION pgmm.record_tombstone() TO PUBLIC;
+                DELETE FROM pgmm.schema_version WHERE version = 4;
+                """);
+        var e = await Assert.ThrowsAsync<PostgresException>(() => Mesh.ExecOnAsync(prod.AppConnectionString("east"), "DELETE FROM accounts WHERE id = 1"));
+        Assert.Equal("42501", e.SqlState); // permission denied for schema pgmm: the bug version 4 fixes
+
+        (code, text) = await prod.PgmmAsync("init");
+        Assert.True(code == 0, text);
+        await Mesh.ExecOnAsync(prod.AppConnectionString("east"), "DELETE FROM accounts WHERE id = 1; UPDATE accounts SET id = 20 WHERE id = 2");
+        Assert.Equal("4", await prod.Mesh.AdminScalarAsync<string>("east", "SELECT max(version)::text FROM pgmm.schema_version"));
+        Assert.Equal(["{\"id\": 1}", "{\"id\": 2}"], await prod.Mesh.RowsAsync("east", "SELECT key FROM pgmm.tombstone ORDER BY key"));
+    }
+
     public static TheoryData<string, string, string> MissingRights() => new()
     {
         // revoke (as the superuser), what check says, the statement it names
