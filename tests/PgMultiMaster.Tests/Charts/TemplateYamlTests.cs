@@ -21,19 +21,9 @@ public sealed partial class TemplateYamlTests
 
     public static TheoryData<string> YamlTemplates() => new(TemplateFiles());
 
-    /// <summary>The manifests of a template with its actions removed; documents that only held comments are left out.</summary>
-    private static List<YamlMappingNode> Manifests(string template)
-    {
-        var text = ChartFiles.StripActions(File.ReadAllText(Path.Combine(TemplatesDir, template)));
-        return ChartFiles.LoadYaml(text)
-            .Select(d => d.RootNode)
-            .Where(n => n is not YamlScalarNode { Value: null or "" })
-            .Select(n => Assert.IsType<YamlMappingNode>(n))
-            .ToList();
-    }
+    private static List<YamlMappingNode> Manifests(string template) => ChartFiles.TemplateManifests(template);
 
-    private static JsonObject Manifest(string template, string kind) =>
-        Assert.Single(Manifests(template).Select(m => ChartFiles.ToJson(m)!.AsObject()), m => (string?)m["kind"] == kind);
+    private static JsonObject Manifest(string template, string kind) => ChartFiles.TemplateManifest(template, kind);
 
     [Fact]
     public void The_chart_has_all_its_templates()
