@@ -29,8 +29,8 @@ public sealed partial class TemplateYamlTests
     public void The_chart_has_all_its_templates()
     {
         var names = TemplateFiles();
-        Assert.True(names.Count >= 6, $"only {names.Count} templates found in {TemplatesDir}");
-        foreach (var expected in new[] { "configmap.yaml", "deployment.yaml", "service.yaml", "servicemonitor.yaml", "grafana-dashboard.yaml", "init-job.yaml" })
+        Assert.True(names.Count >= 7, $"only {names.Count} templates found in {TemplatesDir}");
+        foreach (var expected in new[] { "configmap.yaml", "deployment.yaml", "service.yaml", "servicemonitor.yaml", "grafana-dashboard.yaml", "init-job.yaml", "networkpolicy.yaml" })
             Assert.Contains(expected, names);
         Assert.True(File.Exists(Path.Combine(TemplatesDir, "_helpers.tpl")));
         Assert.True(File.Exists(Path.Combine(TemplatesDir, "NOTES.txt")));
