@@ -66,6 +66,14 @@ pgmultimaster.io/node: {{ .node.name | quote }}
 {{- define "pgmm.configPath" -}}/etc/pgmm/appsettings.json{{- end }}
 
 {{/*
+Where tls.existingSecret and passfile are mounted; connection strings name these paths (values.yaml, nodes). Both are
+directories beneath the ConfigMap volume at /etc/pgmm: the kubelet creates directory mount points inside such a
+read-only volume, never file ones, so a subPath file at /etc/pgmm/pgpass could not be mounted.
+*/}}
+{{- define "pgmm.tlsDir" -}}/etc/pgmm/tls{{- end }}
+{{- define "pgmm.passfileDir" -}}/etc/pgmm/passfile{{- end }}
+
+{{/*
 appsettings.json, from the values. Connection strings are not in it: each comes from its Secret through the
 environment (PgMultiMaster__Nodes__<i>__ConnectionString), which the configuration merges by index.
 */}}
@@ -82,13 +90,16 @@ environment (PgMultiMaster__Nodes__<i>__ConnectionString), which the configurati
 {{- $_ := set $pgmm "Conflicts" . }}
 {{- end }}
 {{- $monitoring := dict "Urls" (printf "http://0.0.0.0:%d" (int .Values.monitoring.port)) "MaxLag" .Values.monitoring.maxLag "MaxLagBytes" (int64 .Values.monitoring.maxLagBytes) "PollInterval" .Values.monitoring.pollInterval }}
+{{- $_ := set $monitoring "AllowAnonymous" .Values.monitoring.allowAnonymous }}
+{{- $_ := set $monitoring "ShowRowValues" .Values.monitoring.showRowValues }}
 {{- $_ := set $pgmm "Monitoring" $monitoring }}
 {{- toPrettyJson (dict "PgMultiMaster" $pgmm "Logging" (.Values.logging | default dict)) }}
 {{- end }}
 
 {{/*
 The environment of every pgmm container: the connection string of EVERY node (a worker streams from its own
-node and applies to all peers; init sets up all nodes), the optional dashboard token, and extraEnv.
+node and applies to all peers; init sets up all nodes), the API's access token (absent only with allowAnonymous),
+and extraEnv.
 */}}
 {{- define "pgmm.env" -}}
 {{- range $i, $node := .Values.nodes }}
@@ -108,6 +119,49 @@ node and applies to all peers; init sets up all nodes), the optional dashboard t
 {{- end }}
 {{- end }}
 {{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Volumes of every pgmm pod besides its config and /tmp: the TLS and passfile Secrets, and extraVolumes.
+defaultMode 288 is 0440 (written in decimal, which no YAML version reads as anything else): the files belong to root
+and to the group podSecurityContext.fsGroup, through which the pod user reads them; nobody else can.
+*/}}
+{{- define "pgmm.volumes" -}}
+{{- with .Values.tls.existingSecret }}
+- name: pgmm-tls
+  secret:
+    secretName: {{ . | quote }}
+    defaultMode: 288
+{{- end }}
+{{- with .Values.passfile.existingSecret }}
+- name: pgmm-passfile
+  secret:
+    secretName: {{ . | quote }}
+    defaultMode: 288
+    items:
+      - key: {{ $.Values.passfile.key | quote }}
+        path: pgpass
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The mounts of pgmm.volumes, read-only. */}}
+{{- define "pgmm.volumeMounts" -}}
+{{- if .Values.tls.existingSecret }}
+- name: pgmm-tls
+  mountPath: {{ include "pgmm.tlsDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.passfile.existingSecret }}
+- name: pgmm-passfile
+  mountPath: {{ include "pgmm.passfileDir" . }}
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
@@ -138,7 +192,10 @@ affinity:
 {{- end }}
 {{- end }}
 
-{{/* Checks that values.schema.json cannot express: node names are unique. */}}
+{{/*
+Checks that values.schema.json cannot express (node names are unique, fsGroup for the mounted Secrets), and the
+access-token rule again, for renderings that skip the schema (`helm template --skip-schema-validation`).
+*/}}
 {{- define "pgmm.validate" -}}
 {{- $seen := dict }}
 {{- range .Values.nodes }}
@@ -146,5 +203,14 @@ affinity:
 {{- fail (printf "nodes: the name %q is used twice; node names must be unique." .name) }}
 {{- end }}
 {{- $_ := set $seen .name true }}
+{{- end }}
+{{- /* The workers listen on 0.0.0.0, where a worker without a token refuses to start unless AllowAnonymous. */}}
+{{- $token := .Values.monitoring.accessTokenSecret | default dict }}
+{{- if not (or $token.name .Values.monitoring.allowAnonymous) }}
+{{- fail "monitoring: no access token for the API. Set monitoring.accessTokenSecret.name and .key to an existing Secret (kubectl create secret generic pgmm-access-token --from-literal=token=$(openssl rand -hex 24)), or set monitoring.allowAnonymous=true to let anyone who reaches the port read /api/*." }}
+{{- end }}
+{{- /* The Secret files are 0440 root:fsGroup: without an fsGroup the pod user could not read them. */}}
+{{- if and (or .Values.tls.existingSecret .Values.passfile.existingSecret) (not (.Values.podSecurityContext | default dict).fsGroup) }}
+{{- fail "tls, passfile: the mounted files are readable by the group podSecurityContext.fsGroup only; set podSecurityContext.fsGroup (10001 by default)." }}
 {{- end }}
 {{- end }}

@@ -36,6 +36,33 @@ internal static partial class ChartFiles
         return [.. stream.Documents];
     }
 
+    /// <summary>The manifests of templates/NAME with its actions removed; documents that only held comments are left out.</summary>
+    public static List<YamlMappingNode> TemplateManifests(string template) =>
+        [.. LoadYaml(StripActions(Read("templates", template)))
+            .Select(d => d.RootNode)
+            .Where(n => n is not YamlScalarNode { Value: null or "" })
+            .Select(n => Assert.IsType<YamlMappingNode>(n))];
+
+    /// <summary>The one manifest of that kind in templates/NAME, as JSON.</summary>
+    public static JsonObject TemplateManifest(string template, string kind) =>
+        Assert.Single(TemplateManifests(template).Select(m => ToJson(m)!.AsObject()), m => (string?)m["kind"] == kind);
+
+    /// <summary>The text of a named template ({{ define "NAME" }} ... {{ end }}) in templates/_helpers.tpl, without the define and end.</summary>
+    public static string Helper(string name)
+    {
+        var helpers = Read("templates", "_helpers.tpl");
+        var define = $"{{{{- define \"{name}\" -}}}}";
+        var start = helpers.IndexOf(define, StringComparison.Ordinal);
+        Assert.True(start >= 0, $"no helper {name} in _helpers.tpl");
+        start += define.Length;
+        // The helper's own {{- end }} is the last one before the next define.
+        var next = helpers.IndexOf("{{- define ", start, StringComparison.Ordinal);
+        var body = next < 0 ? helpers[start..] : helpers[start..next];
+        var end = body.LastIndexOf("{{- end }}", StringComparison.Ordinal);
+        Assert.True(end >= 0, $"helper {name} has no end");
+        return body[..end];
+    }
+
     /// <summary>The first document of a YAML file as JSON (null for an empty document).</summary>
     public static JsonNode? YamlFileToJson(string path)
     {

@@ -21,26 +21,16 @@ public sealed partial class TemplateYamlTests
 
     public static TheoryData<string> YamlTemplates() => new(TemplateFiles());
 
-    /// <summary>The manifests of a template with its actions removed; documents that only held comments are left out.</summary>
-    private static List<YamlMappingNode> Manifests(string template)
-    {
-        var text = ChartFiles.StripActions(File.ReadAllText(Path.Combine(TemplatesDir, template)));
-        return ChartFiles.LoadYaml(text)
-            .Select(d => d.RootNode)
-            .Where(n => n is not YamlScalarNode { Value: null or "" })
-            .Select(n => Assert.IsType<YamlMappingNode>(n))
-            .ToList();
-    }
+    private static List<YamlMappingNode> Manifests(string template) => ChartFiles.TemplateManifests(template);
 
-    private static JsonObject Manifest(string template, string kind) =>
-        Assert.Single(Manifests(template).Select(m => ChartFiles.ToJson(m)!.AsObject()), m => (string?)m["kind"] == kind);
+    private static JsonObject Manifest(string template, string kind) => ChartFiles.TemplateManifest(template, kind);
 
     [Fact]
     public void The_chart_has_all_its_templates()
     {
         var names = TemplateFiles();
-        Assert.True(names.Count >= 6, $"only {names.Count} templates found in {TemplatesDir}");
-        foreach (var expected in new[] { "configmap.yaml", "deployment.yaml", "service.yaml", "servicemonitor.yaml", "grafana-dashboard.yaml", "init-job.yaml" })
+        Assert.True(names.Count >= 7, $"only {names.Count} templates found in {TemplatesDir}");
+        foreach (var expected in new[] { "configmap.yaml", "deployment.yaml", "service.yaml", "servicemonitor.yaml", "grafana-dashboard.yaml", "init-job.yaml", "networkpolicy.yaml" })
             Assert.Contains(expected, names);
         Assert.True(File.Exists(Path.Combine(TemplatesDir, "_helpers.tpl")));
         Assert.True(File.Exists(Path.Combine(TemplatesDir, "NOTES.txt")));

@@ -1,7 +1,5 @@
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Json.Schema;
 using Microsoft.Extensions.Configuration;
 using PgMultiMaster.Configuration;
 
@@ -10,48 +8,14 @@ namespace PgMultiMaster.Tests.Charts;
 /// <summary>values.schema.json accepts the chart's values and examples, and refuses what would break the chart.</summary>
 public sealed class ValuesSchemaTests
 {
-    private static readonly Lazy<JsonSchema> Schema = new(() => JsonSchema.FromText(ChartFiles.Read("values.schema.json")));
+    private static JsonObject DefaultValues() => ChartValues.Defaults();
 
-    private static JsonObject DefaultValues() => (JsonObject)ChartFiles.YamlFileToJson(ChartFiles.PathOf("values.yaml"))!;
+    private static List<(string Location, string Message)> Errors(JsonNode values) => ChartValues.Errors(values);
 
-    /// <summary>(instance location, message) of every error that makes the values invalid.</summary>
-    private static List<(string Location, string Message)> Errors(JsonNode values)
-    {
-        using var doc = JsonDocument.Parse(values.ToJsonString());
-        var result = Schema.Value.Evaluate(doc.RootElement, new EvaluationOptions { OutputFormat = OutputFormat.Hierarchical });
-        var errors = new List<(string, string)>();
-        Collect(result, errors);
-        Assert.True(result.IsValid == (errors.Count == 0), $"valid: {result.IsValid}, errors: {Describe(errors)}");
-        return errors;
-    }
+    private static string Describe(IEnumerable<(string Location, string Message)> errors) => ChartValues.Describe(errors);
 
-    // Only failing results, and only below failing results: a passing anyOf or not keeps the errors of its
-    // failing branches in the output, and those do not make the values invalid.
-    private static void Collect(EvaluationResults result, List<(string, string)> errors)
-    {
-        if (result.IsValid) return;
-        var before = errors.Count;
-        if (result.Errors is not null)
-            foreach (var (keyword, message) in result.Errors)
-                errors.Add((result.InstanceLocation.ToString(), $"{keyword}: {message}"));
-        if (result.Details is not null)
-            foreach (var detail in result.Details)
-                Collect(detail, errors);
-        // A keyword that fails without a message of its own (e.g. not) is named by its schema path.
-        if (errors.Count == before)
-            errors.Add((result.InstanceLocation.ToString(), $"{result.EvaluationPath} failed"));
-    }
-
-    private static string Describe(IEnumerable<(string Location, string Message)> errors) =>
-        string.Join(Environment.NewLine, errors.Select(e => $"{(e.Location.Length == 0 ? "(root)" : e.Location)}: {e.Message}"));
-
-    private static void AssertInvalidAt(JsonNode values, string location, string? mentioning = null)
-    {
-        var errors = Errors(values);
-        Assert.NotEmpty(errors);
-        Assert.True(errors.Any(e => e.Location == location && (mentioning is null || e.Message.Contains(mentioning, StringComparison.Ordinal))),
-            $"expected an error at '{location}'{(mentioning is null ? "" : $" mentioning '{mentioning}'")}, got:{Environment.NewLine}{Describe(errors)}");
-    }
+    private static void AssertInvalidAt(JsonNode values, string location, string? mentioning = null) =>
+        ChartValues.AssertInvalidAt(values, location, mentioning);
 
     [Fact]
     public void The_schema_is_a_draft_07_schema_that_refuses_unknown_top_level_keys()
@@ -65,8 +29,7 @@ public sealed class ValuesSchemaTests
     [Fact]
     public void Values_yaml_is_valid()
     {
-        var errors = Errors(DefaultValues());
-        Assert.True(errors.Count == 0, Describe(errors));
+        ChartValues.AssertValid(DefaultValues());
     }
 
     [Fact]
@@ -91,9 +54,7 @@ public sealed class ValuesSchemaTests
     [MemberData(nameof(Examples))]
     public void Examples_merged_over_values_yaml_are_valid(string example)
     {
-        var values = Merge(DefaultValues(), ChartFiles.YamlFileToJson(ChartFiles.PathOf("examples", example))!.AsObject());
-        var errors = Errors(values);
-        Assert.True(errors.Count == 0, Describe(errors));
+        ChartValues.AssertValid(ChartValues.WithExample(example));
     }
 
     [Fact]
@@ -217,9 +178,7 @@ public sealed class ValuesSchemaTests
     [InlineData("east-west-north.yaml")]
     public void The_rendered_configuration_passes_pgmm_validation(string? example)
     {
-        var values = DefaultValues();
-        if (example is not null)
-            values = Merge(values, ChartFiles.YamlFileToJson(ChartFiles.PathOf("examples", example))!.AsObject());
+        var values = example is null ? DefaultValues() : ChartValues.WithExample(example);
         var section = new JsonObject
         {
             ["Cluster"] = values["cluster"]!["name"]!.DeepClone(),
@@ -238,18 +197,5 @@ public sealed class ValuesSchemaTests
         var options = config.GetSection(PgMultiMasterOptions.SectionName).Get<PgMultiMasterOptions>()!;
         Assert.Equal(values["nodes"]!.AsArray().Count, options.Nodes.Count);
         Assert.Empty(OptionsValidator.Validate(options, requireNode: false));
-    }
-
-    /// <summary>Helm's merge of a values file over values.yaml: maps merge key by key, anything else replaces.</summary>
-    private static JsonObject Merge(JsonObject baseValues, JsonObject overrides)
-    {
-        var merged = baseValues.DeepClone().AsObject();
-        foreach (var (key, value) in overrides)
-        {
-            if (value is null) merged.Remove(key);
-            else if (value is JsonObject o && merged[key] is JsonObject b) merged[key] = Merge(b, o);
-            else merged[key] = value.DeepClone();
-        }
-        return merged;
     }
 }
