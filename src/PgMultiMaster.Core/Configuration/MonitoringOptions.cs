@@ -18,6 +18,12 @@ public sealed class MonitoringOptions
     /// <summary>Serve <c>/api/*</c> without <see cref="AccessToken"/> on an address beyond loopback (a trusted network only).</summary>
     public bool AllowAnonymous { get; set; }
 
+    /// <summary>
+    /// False: <c>/api/*</c> and the dashboard show conflicts and dead letters without their rows and keys, and their
+    /// PostgreSQL errors without the values they quote. <c>pgmm conflicts</c> and <c>pgmm dead-letter</c> still show them.
+    /// </summary>
+    public bool ShowRowValues { get; set; } = true;
+
     /// <summary>A link further behind than this (source commit → target commit) is not ready, and <c>pgmm status</c> fails.</summary>
     public TimeSpan MaxLag { get; set; } = TimeSpan.FromMinutes(1);
 
