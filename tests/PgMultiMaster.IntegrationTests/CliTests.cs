@@ -52,6 +52,30 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_worker_serving_beyond_loopback_needs_an_access_token_unless_anonymous_access_is_allowed()
+    {
+        var dir = TempDir();
+        var config = Path.Combine(dir, "appsettings.json");
+        await File.WriteAllTextAsync(config, """
+            { "PgMultiMaster": { "Nodes": [ { "Name": "east", "ConnectionString": "Host=127.0.0.1;Port=1" }, { "Name": "west", "ConnectionString": "Host=127.0.0.1;Port=2" } ],
+                                 "Tables": [ "public.*" ], "Monitoring": { "Urls": "http://0.0.0.0:0" } } }
+            """);
+        var (code, text) = await Pgmm(dir, "run", "--node", "east");
+        output.WriteLine(text);
+        Assert.Equal(2, code);
+        Assert.Contains("PgMultiMaster:Monitoring:AccessToken must be set: PgMultiMaster:Monitoring:Urls 'http://0.0.0.0:0'", text);
+        Assert.Contains("PgMultiMaster:Monitoring:AllowAnonymous: true", text);
+
+        // Opted out (here on the command line): the worker starts and serves on every interface.
+        await using var worker = WorkerProcess.Start(config, "east", "--PgMultiMaster:Monitoring:AllowAnonymous=true");
+        var url = await worker.BaseUrlAsync();
+        Assert.StartsWith("http://0.0.0.0:", url, StringComparison.Ordinal);
+        using var http = new HttpClient();
+        Assert.Equal("ok", await http.GetStringAsync(url.Replace("0.0.0.0", "127.0.0.1", StringComparison.Ordinal) + "/healthz"));
+        Assert.False(worker.HasExited, worker.Output);
+    }
+
+    [Fact]
     public async Task Invalid_json_and_a_missing_config_file_are_named()
     {
         var dir = TempDir();

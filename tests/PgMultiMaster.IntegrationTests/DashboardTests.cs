@@ -1,3 +1,4 @@
+using System.Text.Json;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using OpenQA.Selenium.Support.UI;
@@ -10,21 +11,24 @@ namespace PgMultiMaster.IntegrationTests;
 [Collection(ServersCollection.Name)]
 public sealed class DashboardTests(ServersFixture servers, ITestOutputHelper output)
 {
+    private const string Token = "dash-s3cret";
+
     [Fact]
     public async Task The_dashboard_shows_every_link_and_a_conflict_with_its_rows_side_by_side()
     {
-        await using var live = await LiveMesh.StartAsync(servers, output);
+        await using var live = await LiveMesh.StartAsync(servers, output, o => o.Monitoring.AccessToken = Token);
         await live.MakeConflictsAsync();
         // Some traffic for the charts.
         for (var i = 0; i < 30; i++) await live.Mesh.ExecAsync(live.Mesh.NodeNames[i % 3], "INSERT INTO public.accounts VALUES ($1, 'chart', $1)", 1000 + i);
 
         using var browser = Browser.Start();
-        // Any worker serves the whole cluster: open west's, though the conflict was resolved by east's link.
-        browser.Navigate().GoToUrl(live.Urls["west"] + "/");
-        var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(60)) { PollingInterval = TimeSpan.FromMilliseconds(200) };
-        // The page re-renders every poll: an element found a moment ago may be replaced; read again then.
-        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException), typeof(NoSuchElementException));
+        // Any worker serves the whole cluster: open west's, though the conflict was resolved by east's link. The token
+        // comes in the fragment, which the browser never sends to the server.
+        browser.Navigate().GoToUrl(live.Urls["west"] + "/#token=" + Token);
+        var wait = Wait(browser);
         wait.Until(d => d.FindElement(By.TagName("body")).GetAttribute("data-loaded") == "true");
+        // The page took the token out of the address bar: it is not bookmarked, shared or kept in the history.
+        Assert.DoesNotContain(Token, browser.Url, StringComparison.Ordinal);
 
         foreach (var source in live.Mesh.NodeNames)
             foreach (var target in live.Mesh.NodeNames.Where(t => t != source))
@@ -56,6 +60,12 @@ public sealed class DashboardTests(ServersFixture servers, ITestOutputHelper out
         var parkedError = wait.Until(d => d.FindElements(By.CssSelector("article.dead-letter[data-node='west'] .dead-letter-error")).FirstOrDefault()?.Text);
         Assert.Contains("parked by rule", parkedError);
 
+        // A page opened without the token asks for it, and takes it pasted into its banner.
+        ((IJavaScriptExecutor)browser).ExecuteScript("sessionStorage.clear()");
+        browser.Navigate().GoToUrl(live.Urls["west"] + "/");
+        wait.Until(d => d.FindElement(By.Id("token-input"))).SendKeys(Token + Keys.Enter);
+        wait.Until(d => d.FindElement(By.TagName("body")).GetAttribute("data-loaded") == "true");
+
         // A stopped worker shows as down, with its links.
         live.Workers["north"].Kill();
         wait.Timeout = TimeSpan.FromSeconds(40);
@@ -66,6 +76,51 @@ public sealed class DashboardTests(ServersFixture servers, ITestOutputHelper out
         ((ITakesScreenshot)browser).GetScreenshot().SaveAsFile(path);
         output.WriteLine($"screenshot: {path}");
         Assert.True(new FileInfo(path).Length > 10_000, "the screenshot is suspiciously small");
+    }
+
+    [Fact]
+    public async Task With_row_values_hidden_the_api_and_the_dashboard_list_the_conflict_without_its_values()
+    {
+        await using var live = await LiveMesh.StartAsync(servers, output, o => o.Monitoring.ShowRowValues = false);
+        await live.MakeConflictsAsync();
+
+        // The whole answer holds none of the rows' values (west's 'alice' with 120, east's 99) nor their columns.
+        var body = await live.GetAsync("west", "/api/cluster");
+        output.WriteLine(body);
+        Assert.DoesNotContain("alice", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("\"balance\"", body, StringComparison.Ordinal);
+        var cluster = JsonDocument.Parse(body).RootElement;
+        Assert.Equal("hidden", cluster.GetProperty("rowValues").GetString());
+        var west = cluster.GetProperty("nodes").EnumerateArray().Single(n => n.GetProperty("node").GetString() == "west");
+        // The conflict and the parked change are listed all the same: what, where, how resolved, why.
+        var conflict = west.GetProperty("recentConflicts").EnumerateArray().Single(c => c.GetProperty("table").GetString() == "public.accounts");
+        Assert.Equal("update_origin_differs", conflict.GetProperty("type").GetString());
+        Assert.Equal("keep_local", conflict.GetProperty("resolution").GetString());
+        foreach (var row in new[] { "key", "localRow", "remoteRow", "keptRow" })
+            Assert.Equal(JsonValueKind.Null, conflict.GetProperty(row).ValueKind);
+        var parked = west.GetProperty("recentDeadLetters").EnumerateArray().Single();
+        Assert.Equal("public.parked", parked.GetProperty("table").GetString());
+        Assert.Equal(JsonValueKind.Null, parked.GetProperty("row").ValueKind);
+        Assert.Contains("parked by rule", parked.GetProperty("reason").GetString());
+        foreach (var item in new[] { conflict, parked })
+            Assert.DoesNotMatch(@"(?<![\d.])(120|99)(?![\d.])", item.GetRawText());
+
+        using var browser = Browser.Start();
+        browser.Navigate().GoToUrl(live.Urls["west"] + "/");
+        var wait = Wait(browser);
+        var shown = wait.Until(d => d.FindElements(By.CssSelector("article.conflict[data-node='west'] .values-hidden")).FirstOrDefault()?.Text);
+        Assert.Contains("row values hidden", shown);
+        Assert.Empty(browser.FindElements(By.CssSelector("article.conflict .rows3")));
+        wait.Until(d => d.FindElements(By.CssSelector("article.dead-letter[data-node='west'] .values-hidden")).Count == 1);
+        Assert.DoesNotContain("alice", browser.FindElement(By.TagName("main")).Text, StringComparison.Ordinal);
+    }
+
+    private static WebDriverWait Wait(ChromeDriver browser)
+    {
+        var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(60)) { PollingInterval = TimeSpan.FromMilliseconds(200) };
+        // The page re-renders every poll: an element found a moment ago may be replaced; read again then.
+        wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException), typeof(NoSuchElementException));
+        return wait;
     }
 
     /// <summary>Debian's Chromium through its chromedriver, with the flags this sandboxed machine needs.</summary>

@@ -78,4 +78,24 @@ public sealed class DeadLetterTests(ServersFixture servers, ITestOutputHelper ou
         Assert.Equal(2, code);
         Assert.Contains("needs --id N", text);
     }
+
+    [Fact]
+    public async Task A_parked_change_failing_again_on_retry_is_noted_without_failing_its_link()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, v text);", nodes: 2,
+            configure: o => o.Conflicts.RetryInterval = TimeSpan.FromMilliseconds(200));
+        // West's column takes integers only: east's text is refused there (22P02) on every try.
+        await mesh.ExecAsync("west", "ALTER TABLE t ALTER COLUMN v TYPE int USING v::int");
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 'abc')");
+
+        // Each failed retry is noted on the parked change. (The retry's transaction was left aborted, so the note
+        // failed with 25P02: attempts stayed 0 and the link reconnected at every retry.)
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT coalesce(max(attempts), 0)::bigint FROM pgmm.dead_letter") >= 3,
+            "the parked change to be retried three times");
+        Assert.Contains("invalid input syntax for type integer", await mesh.ScalarAsync<string>("west", "SELECT last_error FROM pgmm.dead_letter"));
+        var link = mesh.LinkStatuses("east").Single(l => l.Target == "west");
+        // One for replaying the refused transaction change by change; none for the retries of the parked change.
+        Assert.True(link.Retries < 3, $"the link east -> west restarted {link.Retries} times; last error: {link.LastError}");
+    }
 }

@@ -132,20 +132,63 @@ public sealed class MonitoringTests(ServersFixture servers, ITestOutputHelper ou
     }
 
     [Fact]
-    public async Task The_api_needs_the_access_token_when_one_is_set_but_probes_and_metrics_do_not()
+    public async Task The_api_takes_the_access_token_only_as_a_bearer_header_and_probes_metrics_and_the_page_need_none()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, LiveMesh.Schema, nodes: 2, configure: o => o.Monitoring.AccessToken = "s3cret");
         await mesh.StartWorkerAsync("east");
         var url = mesh.BaseUrl("east");
         using var http = new HttpClient();
-        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(url + "/api/status")).StatusCode);
-        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(url + "/api/cluster?token=wrong")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + "/api/cluster?token=s3cret")).StatusCode);
-        using var request = new HttpRequestMessage(HttpMethod.Get, url + "/api/status") { Headers = { { "Authorization", "Bearer s3cret" } } };
-        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(request)).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + "/metrics")).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(url + "/healthz")).StatusCode);
-        // The page itself loads; it asks for the token when the API refuses.
-        Assert.Contains("dashboard.js", await http.GetStringAsync(url + "/"));
+        Task<HttpResponseMessage> Get(string path, string? bearer = null)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, url + path);
+            if (bearer is not null) request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", bearer);
+            return http.SendAsync(request);
+        }
+
+        var refused = await Get("/api/status");
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Equal("Bearer", refused.Headers.WwwAuthenticate.Single().Scheme);
+        Assert.Contains("Authorization: Bearer TOKEN", await refused.Content.ReadAsStringAsync());
+        // In a URL the token would land in access logs and browser history: the query is not a way in any more.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Get("/api/cluster?token=s3cret")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Get("/api/status?token=s3cret")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Get("/api/status", "wrong")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/api/status", "s3cret")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/api/cluster", "s3cret")).StatusCode);
+
+        Assert.Equal(HttpStatusCode.OK, (await Get("/metrics")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/healthz")).StatusCode);
+        Assert.NotEqual(HttpStatusCode.Unauthorized, (await Get("/readyz")).StatusCode);
+        // The page and its files load; the page asks for the token when the API refuses.
+        Assert.Contains("dashboard.js", await (await Get("/")).Content.ReadAsStringAsync());
+        Assert.Equal(HttpStatusCode.OK, (await Get("/dashboard.js")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Get("/dashboard.css")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_value_the_target_refuses_shows_on_the_api_by_its_sqlstate_and_in_full_only_in_the_dead_letter_row()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, v text);", nodes: 2);
+        // West's column takes integers only: east's text fails there with 22P02, whose message quotes the value.
+        await mesh.ExecAsync("west", "ALTER TABLE t ALTER COLUMN v TYPE int USING v::int");
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 'secret-77')");
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter WHERE attempts > 0") == 1,
+            "west to park the change and retry it once");
+        // Where the data already is, the error is whole.
+        Assert.Contains("secret-77", await mesh.ScalarAsync<string>("west", "SELECT reason FROM pgmm.dead_letter"));
+        Assert.Contains("secret-77", await mesh.ScalarAsync<string>("west", "SELECT last_error FROM pgmm.dead_letter"));
+
+        // The link east -> west, as its worker's API and its published status (what pgmm status reads) tell it.
+        using var http = new HttpClient();
+        var status = await http.GetStringAsync(mesh.BaseUrl("east") + "/api/status");
+        output.WriteLine(status);
+        var link = JsonDocument.Parse(status).RootElement.GetProperty("links").EnumerateArray().Single(l => l.GetProperty("target").GetString() == "west");
+        Assert.Equal("22P02 (invalid_text_representation)", link.GetProperty("lastError").GetString());
+        Assert.DoesNotContain("secret-77", status);
+        string published = "";
+        await Mesh.WaitUntilAsync(async () => (published = await mesh.ScalarAsync<string>("east", "SELECT coalesce((SELECT status::text FROM pgmm.worker_status WHERE node = 'east'), '')"))
+            .Contains("22P02 (invalid_text_representation)", StringComparison.Ordinal), "east's worker to publish the link's error");
+        Assert.DoesNotContain("secret-77", published);
     }
 }

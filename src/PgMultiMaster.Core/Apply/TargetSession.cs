@@ -608,8 +608,10 @@ internal sealed class TargetSession : IAsyncDisposable
                 {
                     AddBegin(batch);
                     batch.BatchCommands.Add(ChangeStatements.Guarded(table, retried, _ctx));
-                    await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                    // Begun before it runs: a change failing again leaves the transaction open and aborted, and only a
+                    // ROLLBACK lets the note below be written (else 25P02, and the link backs off at every retry).
                     _begun = true;
+                    await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
                     var ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
                     await reader.DisposeAsync().ConfigureAwait(false);
                     if (!ok)

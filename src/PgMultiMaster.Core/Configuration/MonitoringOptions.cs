@@ -9,8 +9,20 @@ public sealed class MonitoringOptions
     /// </summary>
     public string Urls { get; set; } = "http://127.0.0.1:9478";
 
-    /// <summary>When set, the dashboard's API needs it (<c>Authorization: Bearer …</c> or <c>?token=…</c>).</summary>
+    /// <summary>
+    /// When set, <c>/api/*</c> needs it as <c>Authorization: Bearer …</c> (the dashboard asks for it once). Required when
+    /// <see cref="Urls"/> binds more than loopback, unless <see cref="AllowAnonymous"/>.
+    /// </summary>
     public string? AccessToken { get; set; }
+
+    /// <summary>Serve <c>/api/*</c> without <see cref="AccessToken"/> on an address beyond loopback (a trusted network only).</summary>
+    public bool AllowAnonymous { get; set; }
+
+    /// <summary>
+    /// False: <c>/api/*</c> and the dashboard show conflicts and dead letters without their rows and keys, and their
+    /// PostgreSQL errors without the values they quote. <c>pgmm conflicts</c> and <c>pgmm dead-letter</c> still show them.
+    /// </summary>
+    public bool ShowRowValues { get; set; } = true;
 
     /// <summary>A link further behind than this (source commit → target commit) is not ready, and <c>pgmm status</c> fails.</summary>
     public TimeSpan MaxLag { get; set; } = TimeSpan.FromMinutes(1);

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Text.RegularExpressions;
 using PgMultiMaster.Conflicts;
 
@@ -14,6 +15,7 @@ public static partial class OptionsValidator
     [GeneratedRegex(@"^[^.]+\..+$")]
     private static partial Regex TablePattern();
 
+    /// <param name="requireNode">True for the worker (<c>pgmm run</c>): it needs its node, and it serves HTTP.</param>
     public static IReadOnlyList<string> Validate(PgMultiMasterOptions options, bool requireNode)
     {
         var errors = new List<string>();
@@ -67,10 +69,13 @@ public static partial class OptionsValidator
         if (options.Apply.MaxRetryDelay <= TimeSpan.Zero)
             errors.Add($"{s}:Apply:MaxRetryDelay must be positive.");
         var m = options.Monitoring;
-        if (!string.IsNullOrWhiteSpace(m.Urls))
-            foreach (var url in m.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-                if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme != "http")
-                    errors.Add($"{s}:Monitoring:Urls '{url}' must be an http:// URL such as http://0.0.0.0:9478 (no TLS: put a TLS proxy or the cluster's ingress in front).");
+        foreach (var url in Urls(m))
+            if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme != "http")
+                errors.Add($"{s}:Monitoring:Urls '{url}' must be an http:// URL such as http://0.0.0.0:9478 (no TLS: put a TLS proxy or the cluster's ingress in front).");
+        // Only the worker (run) serves HTTP. /api/* shows rows and errors: not to the whole network unless asked for.
+        if (requireNode && string.IsNullOrWhiteSpace(m.AccessToken) && !m.AllowAnonymous && Urls(m).FirstOrDefault(u => !IsLoopback(u)) is { } open)
+            errors.Add($"{s}:Monitoring:AccessToken must be set: {s}:Monitoring:Urls '{open}' serves /api/* (rows, errors) beyond this machine. " +
+                       $"Set it (env PgMultiMaster__Monitoring__AccessToken), bind 127.0.0.1, or set {s}:Monitoring:AllowAnonymous: true to serve /api/* to anyone who reaches it.");
         if (m.MaxLag <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:MaxLag must be positive.");
         if (m.MaxLagBytes <= 0) errors.Add($"{s}:Monitoring:MaxLagBytes must be positive.");
         if (m.PollInterval <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:PollInterval must be positive.");
@@ -78,6 +83,17 @@ public static partial class OptionsValidator
         ValidateConflicts(options, errors);
         return errors;
     }
+
+    private static string[] Urls(MonitoringOptions m) =>
+        string.IsNullOrWhiteSpace(m.Urls) ? [] : m.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    /// <summary>
+    /// Whether a URL of <c>Monitoring:Urls</c> binds this machine only: localhost, 127.0.0.0/8 or [::1]. Kestrel binds
+    /// every interface for 0.0.0.0, [::], * and + and for any host name, so those are reachable from elsewhere.
+    /// </summary>
+    private static bool IsLoopback(string url) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri)
+        && (uri.Host == "localhost" || IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
 
     private static readonly HashSet<string> RowOnly = [nameof(Strategy.Function), nameof(Strategy.DeadLetter)];
     private static readonly HashSet<string> ColumnWise = [nameof(Strategy.Delta), nameof(Strategy.ColumnMerge)];

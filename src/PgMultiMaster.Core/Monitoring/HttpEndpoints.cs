@@ -9,7 +9,8 @@ namespace PgMultiMaster.Monitoring;
 
 /// <summary>
 /// What a worker serves: probes, Prometheus metrics, its status and the cluster's as JSON, and the dashboard.
-/// Read-only. With <c>Monitoring:AccessToken</c> set, the JSON API needs the token; probes and metrics never do.
+/// Read-only. With <c>Monitoring:AccessToken</c> set, the JSON API needs it as a Bearer header; probes, metrics and
+/// the page's own files never do. With <c>Monitoring:ShowRowValues</c> false, the JSON carries no row values.
 /// </summary>
 public static class HttpEndpoints
 {
@@ -34,14 +35,18 @@ public static class HttpEndpoints
         app.MapPrometheusScrapingEndpoint("/metrics");
 
         var api = app.MapGroup("/api");
-        if (!string.IsNullOrEmpty(options.AccessToken))
+        if (!string.IsNullOrWhiteSpace(options.AccessToken))
             api.AddEndpointFilter(async (context, next) =>
-                HasToken(context.HttpContext.Request, options.AccessToken) ? await next(context).ConfigureAwait(false)
-                    : Results.Json(new { error = "access token required: send Authorization: Bearer TOKEN or open the page as /?token=TOKEN" }, statusCode: 401));
+            {
+                if (HasToken(context.HttpContext.Request, options.AccessToken)) return await next(context).ConfigureAwait(false);
+                context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
+                return Results.Json(new { error = "access token required: send it in the header Authorization: Bearer TOKEN (not as ?token=); the dashboard asks for it" }, statusCode: 401);
+            });
         var nodeCache = new Cache<NodeStatus>(TimeSpan.FromSeconds(1), async () =>
         {
             var node = await reader.ReadNodeAsync(worker.Topology.NodeNamed(worker.Node), worker.Monitor.Links(), CancellationToken.None).ConfigureAwait(false);
-            return node with { History = worker.Monitor.History };
+            node = node with { History = worker.Monitor.History };
+            return options.ShowRowValues ? node : RowValueHiding.Hide(node);
         });
         api.MapGet("/status", async () => Results.Json(await nodeCache.GetAsync().ConfigureAwait(false), StatusJson.Options));
         // Every open dashboard polls this: read the nodes at most once a second, whatever the number of viewers.
@@ -49,7 +54,8 @@ public static class HttpEndpoints
         {
             var status = await reader.ReadAsync(worker.Node, n => n == worker.Node ? worker.Monitor.Links() : null, CancellationToken.None).ConfigureAwait(false);
             var nodes = status.Nodes.Select(n => n.Node == worker.Node ? n with { History = worker.Monitor.History } : n).ToList();
-            return status with { Nodes = nodes };
+            status = status with { Nodes = nodes };
+            return options.ShowRowValues ? status : RowValueHiding.Hide(status);
         });
         api.MapGet("/cluster", async () => Results.Json(await cache.GetAsync().ConfigureAwait(false), StatusJson.Options));
 
@@ -67,9 +73,11 @@ public static class HttpEndpoints
         return null;
     }
 
+    // Only from the header: a token in the URL ends up in access logs, proxies' logs and browser history.
     private static bool HasToken(HttpRequest request, string token)
     {
-        var given = request.Headers.Authorization.ToString() is var h && h.StartsWith("Bearer ", StringComparison.Ordinal) ? h[7..] : request.Query["token"].ToString();
+        var header = request.Headers.Authorization.ToString();
+        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..] : "";
         return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
             System.Text.Encoding.UTF8.GetBytes(given), System.Text.Encoding.UTF8.GetBytes(token));
     }

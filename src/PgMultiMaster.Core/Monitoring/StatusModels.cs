@@ -4,7 +4,11 @@ namespace PgMultiMaster.Monitoring;
 
 // The JSON of /api/status, /api/cluster and `pgmm status` (camelCase; see docs/monitoring-contract.md).
 
-public sealed record ClusterStatus(string Cluster, DateTimeOffset GeneratedAt, string? ServedBy, IReadOnlyList<NodeStatus> Nodes);
+public sealed record ClusterStatus(string Cluster, DateTimeOffset GeneratedAt, string? ServedBy, IReadOnlyList<NodeStatus> Nodes)
+{
+    /// <summary>"shown", or "hidden" when the worker serves no row values (<c>Monitoring:ShowRowValues</c> false).</summary>
+    public string RowValues { get; init; } = "shown";
+}
 
 public sealed record NodeStatus
 {
@@ -21,6 +25,8 @@ public sealed record NodeStatus
     public IReadOnlyList<ConflictView> RecentConflicts { get; init; } = [];
     public IReadOnlyList<DeadLetterView> RecentDeadLetters { get; init; } = [];
     public IReadOnlyList<HistoryPoint> History { get; init; } = [];
+    /// <summary>"shown", or "hidden" when conflicts and dead letters come without their rows and keys.</summary>
+    public string RowValues { get; init; } = "shown";
 }
 
 public sealed record LinkView(

@@ -83,12 +83,13 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                 ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && e is not ConfigurationException && !IsAuthFailure(e)),
                 OnRetry = args =>
                 {
+                    var e = args.Outcome.Exception!;
                     Status.State = LinkState.BackingOff;
                     Status.Retries++;
-                    Status.LastError = args.Outcome.Exception?.Message;
+                    // Shown to anyone who reaches /readyz or /api/*: never a row value (see ErrorText). The log keeps the message.
+                    Status.LastError = ErrorText.Of(e);
                     Status.LastErrorAt = time.GetUtcNow();
                     // Expected failures (a server down, a conflict) are told in one line; anything else with its stack.
-                    var e = args.Outcome.Exception!;
                     Log.LinkFailed(logger, link.ToString(), e.Message, args.RetryDelay, IsExpected(e) ? null : e);
                     return default;
                 },
@@ -108,7 +109,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         {
             // Rules that cannot work on this target: retrying changes nothing until the configuration is fixed.
             Status.State = LinkState.Failed;
-            Status.LastError = e.Message;
+            Status.LastError = ErrorText.Of(e);
             Status.LastErrorAt = time.GetUtcNow();
             Log.LinkAuthFailed(logger, link.ToString(), e.Message);
         }
@@ -116,7 +117,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         {
             // Retrying a wrong password only locks accounts and hides the cause.
             Status.State = LinkState.Failed;
-            Status.LastError = e.Message;
+            Status.LastError = ErrorText.Of(e);
             Status.LastErrorAt = time.GetUtcNow();
             Log.LinkAuthFailed(logger, link.ToString(), e.Message);
         }
@@ -285,14 +286,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         catch (TargetSession.ApplyDataException e) when (_carefulLsn != e.FinalLsn)
         {
             _carefulLsn = e.FinalLsn;
-            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(e.FinalLsn)} failed ({e.Error.SqlState}: {e.Error.MessageText}); replaying it change by change", e);
+            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(e.FinalLsn)} failed ({ErrorText.Of(e.Error)}); replaying it change by change", e);
         }
         catch (PostgresException e) when (TargetSession.IsDataError(e) && _carefulLsn != current)
         {
             // A change the target refuses (a type error, a constraint): replay this transaction change by change,
             // parking what fails, instead of stopping the link.
             _carefulLsn = current;
-            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(current)} failed ({e.SqlState}: {e.MessageText}); replaying it change by change", e);
+            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(current)} failed ({ErrorText.Of(e)}); replaying it change by change", e);
         }
         finally
         {

@@ -38,6 +38,10 @@ public sealed class LinkStatus
 
     public static readonly string[] StateNames = [.. Enum.GetValues<LinkState>().Select(NameOf).Distinct()];
 
+    /// <summary>
+    /// The last failure, as <see cref="Diagnostics.ErrorText.Of"/> tells it: shown by <c>/readyz</c>, <c>/api/*</c>,
+    /// <c>pgmm status</c> and <c>pgmm.worker_status</c>, so it must never carry a row value.
+    /// </summary>
     public string? LastError { get; internal set; }
     public DateTimeOffset? LastErrorAt { get; internal set; }
     public ulong ConfirmedLsn { get; internal set; }

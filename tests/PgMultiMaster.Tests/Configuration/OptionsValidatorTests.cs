@@ -41,8 +41,52 @@ public sealed class OptionsValidatorTests
 
         o = Valid();
         o.Monitoring.Urls = "http://0.0.0.0:9478;http://[::]:0";
+        o.Monitoring.AccessToken = "s3cret";
         Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
         o.Monitoring.Urls = ""; // no HTTP at all
+        o.Monitoring.AccessToken = null;
+        Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
+    }
+
+    [Theory]
+    [InlineData("http://0.0.0.0:9478")]
+    [InlineData("http://*:9478")]
+    [InlineData("http://+:9478")]
+    [InlineData("http://[::]:9478")]
+    [InlineData("http://pgmm-east:9478")]
+    [InlineData("http://10.0.0.5:9478")]
+    [InlineData("http://127.0.0.1:9478;http://0.0.0.0:9479")]
+    public void A_worker_serving_beyond_loopback_needs_an_access_token(string urls)
+    {
+        var o = Valid();
+        o.Monitoring.Urls = urls;
+
+        var error = Assert.Single(OptionsValidator.Validate(o, requireNode: true));
+
+        Assert.StartsWith("PgMultiMaster:Monitoring:AccessToken must be set: PgMultiMaster:Monitoring:Urls '", error, StringComparison.Ordinal);
+        Assert.Contains("PgMultiMaster:Monitoring:AllowAnonymous: true", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", error, StringComparison.Ordinal);
+        // Commands other than run serve no HTTP.
+        Assert.Empty(OptionsValidator.Validate(o, requireNode: false));
+        o.Monitoring.AccessToken = "s3cret";
+        Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
+        o.Monitoring.AccessToken = null;
+        o.Monitoring.AllowAnonymous = true;
+        Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:9478")]
+    [InlineData("http://127.0.0.1:0")]
+    [InlineData("http://127.8.9.10:9478")]
+    [InlineData("http://localhost:9478")]
+    [InlineData("http://[::1]:9478")]
+    [InlineData("http://localhost:9478;http://[::1]:9479")]
+    [InlineData("")]
+    public void A_worker_serving_loopback_only_needs_no_token(string urls)
+    {
+        var o = Valid();
+        o.Monitoring.Urls = urls;
         Assert.Empty(OptionsValidator.Validate(o, requireNode: true));
     }
 

@@ -9,10 +9,44 @@ const MAX_LIST = 20;
 const STATES = ["streaming", "catching_up", "holding", "starting", "backing_off", "down"];
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-const token = new URLSearchParams(location.search).get("token");
+const TOKEN_KEY = "pgmm.token";
 const live = { prev: null, tx: [], conflicts: [] };   // rates measured between polls
 const rendered = {};                                  // section -> last input signature
 let loaded = false;
+let timer = null, polling = false;
+let token = takeToken();
+
+// ---------- access token ----------
+// Given once in the address as #token=... (a fragment never reaches the server, its logs or a proxy's) or, in old
+// links, ?token=...; kept for this tab only and taken out of the address bar, so it is not bookmarked or shared.
+// Every API call sends it as a Bearer header: the worker accepts it nowhere else.
+function takeToken() {
+  const query = new URLSearchParams(location.search);
+  const given = new URLSearchParams(location.hash.slice(1)).get("token") || query.get("token");
+  if (given) {
+    remember(given);
+    query.delete("token");
+    const search = query.toString();
+    history.replaceState(null, "", location.pathname + (search ? `?${search}` : ""));
+    return given;
+  }
+  try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; }
+}
+function remember(value) {
+  try { sessionStorage.setItem(TOKEN_KEY, value); } catch { /* storage disabled: the token lasts until the page is left */ }
+}
+function tokenForm() {
+  const input = el("input", { type: "password", id: "token-input", placeholder: "access token", autocomplete: "off", "aria-label": "access token" });
+  const form = el("form", { class: "token-form" }, input, el("button", { type: "submit" }, "use"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!input.value.trim()) return;
+    token = input.value.trim();
+    remember(token);
+    poll();
+  });
+  return form;
+}
 
 // ---------- DOM helpers ----------
 function el(tag, attrs, ...children) {
@@ -81,6 +115,9 @@ const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 // ---------- polling ----------
 async function poll() {
+  if (polling) return;   // one poll at a time, even when the token form asks for one at once
+  polling = true;
+  clearTimeout(timer);
   let res = null, data = null;
   try {
     const headers = { Accept: "application/json" };
@@ -94,7 +131,7 @@ async function poll() {
   }
   try {
     if (res && (res.status === 401 || res.status === 403)) {
-      showBanner("access token required: open the page as /?token=...", "error");
+      showBanner(token ? "the access token was refused: paste the right one" : "access token required: paste it here", "error", tokenForm);
     } else if (res && !res.ok) {
       showBanner(`worker answered HTTP ${res.status} ${res.statusText}${loaded ? " — showing the last data received" : ""}`, "warn");
     } else if (data) {
@@ -107,11 +144,17 @@ async function poll() {
     console.error("render failed", err);
     showBanner(`dashboard error: ${err && err.message}`, "error");
   }
-  setTimeout(poll, POLL_MS);
+  polling = false;
+  timer = setTimeout(poll, POLL_MS);
 }
-function showBanner(text, kind) {
+// extra: a function making more content (the token form). An unchanged banner is left alone, so the next poll does
+// not wipe what is being typed into it.
+function showBanner(text, kind, extra) {
   const b = $("banner");
-  b.textContent = text;
+  const sig = `${kind}:${text}`;
+  if (!b.hidden && b.dataset.sig === sig) return;
+  b.dataset.sig = sig;
+  replace(b, text, extra ? extra() : null);
   b.className = `banner banner-${kind}`;
   b.hidden = false;
 }
@@ -140,8 +183,10 @@ function render(data) {
     () => renderNodes(nodes, data.generatedAt));
   const tag = (key) => nodes.flatMap((n) => (n[key] || []).map((x) => ({ ...x, node: n.node })))
     .sort((a, b) => (Date.parse(b.at) || 0) - (Date.parse(a.at) || 0) || b.id - a.id).slice(0, MAX_LIST);
-  section("conflicts", tag("recentConflicts"), renderConflicts);
-  section("deadLetters", tag("recentDeadLetters"), renderDeadLetters);
+  // Monitoring:ShowRowValues false: the worker sent no rows or keys; say so instead of showing empty tables.
+  const hidden = data.rowValues === "hidden";
+  section("conflicts", [hidden, tag("recentConflicts")], ([h, list]) => renderConflicts(list, h));
+  section("deadLetters", [hidden, tag("recentDeadLetters")], ([h, list]) => renderDeadLetters(list, h));
 }
 
 // ---------- topology ----------
@@ -332,7 +377,10 @@ function rowTable(row, otherKeys, classify) {
   })));
 }
 
-function renderConflicts(list) {
+const HIDDEN = "row values hidden (Monitoring:ShowRowValues is false); pgmm conflicts and pgmm dead-letter show them";
+function hiddenNote() { return el("div", { class: "empty values-hidden" }, HIDDEN); }
+
+function renderConflicts(list, hidden) {
   if (!list.length) { replace($("conflicts"), el("div", { class: "empty" }, "no conflicts recorded")); return; }
   replace($("conflicts"), list.map((c) => {
     const local = c.localRow, remote = c.remoteRow, kept = c.keptRow;
@@ -355,8 +403,8 @@ function renderConflicts(list) {
         el("span", { class: "muted" }, timeEl(c.at))),
       el("div", { class: "facts" },
         fact("resolved on", c.node), fact("from", c.source), fact("rule", c.rule), fact("resolution", c.resolution, "conflict-resolution"),
-        fact("key", c.key == null ? "–" : JSON.stringify(c.key), "mono")),
-      el("div", { class: "rows3" },
+        hidden ? null : fact("key", c.key == null ? "–" : JSON.stringify(c.key), "mono")),
+      hidden ? hiddenNote() : el("div", { class: "rows3" },
         el("div", { class: "rowpanel panel-local" }, el("h4", {}, "local"), rowTable(local, keys, diffCls)),
         el("div", { class: "rowpanel panel-remote" }, el("h4", {}, "remote"), rowTable(remote, keys, diffCls)),
         el("div", { class: "rowpanel panel-kept" }, el("h4", {}, "kept"), rowTable(kept, keys, keptCls))));
@@ -367,7 +415,7 @@ function fact(label, value, cls) {
 }
 
 // ---------- dead letters ----------
-function renderDeadLetters(list) {
+function renderDeadLetters(list, hidden) {
   if (!list.length) { replace($("dead-letters"), el("div", { class: "empty" }, "no dead letters")); return; }
   replace($("dead-letters"), list.map((d) => el("article", { class: "card dead-letter", "data-dead-letter-id": d.id, "data-node": d.node },
     el("div", { class: "card-head" },
@@ -377,11 +425,11 @@ function renderDeadLetters(list) {
       el("span", { class: "muted" }, timeEl(d.at))),
     el("div", { class: "facts" },
       fact("parked on", d.node), fact("from", d.source), fact("conflict", d.conflictType ?? "–"),
-      fact("attempts", fmtNum(d.attempts)), fact("key", d.key == null ? "–" : JSON.stringify(d.key), "mono")),
+      fact("attempts", fmtNum(d.attempts)), hidden ? null : fact("key", d.key == null ? "–" : JSON.stringify(d.key), "mono")),
     el("div", { class: "dead-letter-error error-text" },
       el("div", { class: "dead-letter-reason" }, el("strong", {}, "reason: "), d.reason || "–"),
       d.lastError ? el("div", { class: "dead-letter-last-error" }, el("strong", {}, "last error: "), d.lastError) : null),
-    el("pre", { class: "json" }, d.row == null ? "(no row)" : JSON.stringify(d.row, null, 2)))));
+    hidden ? hiddenNote() : el("pre", { class: "json" }, d.row == null ? "(no row)" : JSON.stringify(d.row, null, 2)))));
 }
 
 poll();
