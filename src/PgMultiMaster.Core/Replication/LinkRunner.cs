@@ -80,7 +80,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
                 MaxDelay = topology.Options.Apply.MaxRetryDelay,
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && e is not ConfigurationException && !IsAuthFailure(e)),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && e is not ConfigurationException
+                                                                             && e is not LinkStopException && !IsAuthFailure(e)),
                 OnRetry = args =>
                 {
                     var e = args.Outcome.Exception!;
@@ -104,6 +105,13 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         {
             Status.State = LinkState.Stopped;
             Log.LinkStopped(logger, link.ToString());
+        }
+        catch (LinkStopException e)
+        {
+            Status.State = e.State;
+            Status.LastError = ErrorText.Of(e);
+            Status.LastErrorAt = time.GetUtcNow();
+            Log.LinkAuthFailed(logger, link.ToString(), e.Message);
         }
         catch (ConfigurationException e)
         {
@@ -135,7 +143,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
         catch (Exception e) when (ConnectionErrors.IsCertificateRejected(e))
         {
-            throw new ConfigurationException([$"node '{node.Name}': cannot connect: {ConnectionErrors.Describe(e)}"]);
+            throw new LinkStopException($"node '{node.Name}': cannot connect: {ConnectionErrors.Describe(e)}", inner: e);
         }
     }
 

@@ -2,7 +2,11 @@ using PgMultiMaster.Monitoring;
 
 namespace PgMultiMaster.Replication;
 
-public enum LinkState { Starting, Streaming, CatchingUp, HoldingForClockSkew, BackingOff, Failed, Stopped }
+/// <summary>
+/// <see cref="Failed"/>: stopped until an operator acts (<see cref="LinkStopException"/>). <see cref="SlotLost"/>: the same,
+/// because the source's slot was dropped or invalidated and what it held is gone.
+/// </summary>
+public enum LinkState { Starting, Streaming, CatchingUp, HoldingForClockSkew, BackingOff, Failed, Stopped, SlotLost }
 
 /// <summary>What a link is doing, for status output and metrics. Written by the link and its monitor, read by anyone.</summary>
 public sealed class LinkStatus
@@ -33,6 +37,7 @@ public sealed class LinkStatus
         LinkState.CatchingUp => "catching_up",
         LinkState.HoldingForClockSkew => "holding",
         LinkState.BackingOff => "backing_off",
+        LinkState.SlotLost => "slot_lost",
         _ => "down",
     };
 

@@ -46,7 +46,7 @@ internal static class StatusCommand
 
     private static string? Problem(LinkView l, Configuration.MonitoringOptions bounds)
     {
-        if (l.State is "down" or "backing_off") return l.State + (l.LastError is null ? "" : $": {l.LastError}");
+        if (l.State is "down" or "backing_off" or "slot_lost") return l.State + (l.LastError is null ? "" : $": {l.LastError}");
         if (l.LagSeconds > bounds.MaxLag.TotalSeconds) return $"lag {Seconds(l.LagSeconds)} exceeds Monitoring:MaxLag {bounds.MaxLag}";
         if (l.LagBytes > bounds.MaxLagBytes) return $"lag {Bytes(l.LagBytes)} exceeds Monitoring:MaxLagBytes {Bytes(bounds.MaxLagBytes)}";
         return null;

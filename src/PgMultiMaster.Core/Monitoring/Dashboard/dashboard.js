@@ -6,7 +6,7 @@ const POLL_MS = 2000;
 const WINDOW_MS = 10 * 60 * 1000;   // charts show the last 10 minutes
 const BUCKET_MS = 5000;             // history samples are ~5 s apart
 const MAX_LIST = 20;
-const STATES = ["streaming", "catching_up", "holding", "starting", "backing_off", "down"];
+const STATES = ["streaming", "catching_up", "holding", "starting", "backing_off", "down", "slot_lost"];
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 const TOKEN_KEY = "pgmm.token";
