@@ -31,7 +31,7 @@ internal static class ProtocolFloor
         // pgmm's form is built by the worker's own code: the guarded change carrying its transaction's commit.
         var relation = new RelationInfo(0, "public", "floor_acct", ReplicaIdentity.Default,
             [new ColumnInfo("id", 23, true), new ColumnInfo("balance", 20, false)]);
-        var table = new TargetTable(relation, [0], false, ["integer", "bigint"], ["=", "="], new TableRules(new ConflictOptions(), "public.floor_acct"));
+        var table = new TargetTable(relation, [0], false, ["integer", "bigint"], ["integer", "bigint"], ["=", "="], new TableRules(new ConflictOptions(), "public.floor_acct"));
         var ctx = new ApplyContext { SourceNode = "source", OriginName = "bench_floor", SourceRoident = 7, NodeByRoident = new Dictionary<uint, string>() };
         NpgsqlBatchCommand Guarded(string id, ulong lsn)
         {
@@ -166,7 +166,7 @@ internal static class ProtocolFloor
         await using var conn = await OpenAsync(connectionString, "SET synchronous_commit = off; SET pgmm.halt = 'off'");
         var relation = new RelationInfo(0, "public", "floor_bulk", ReplicaIdentity.Default,
             [new ColumnInfo("id", 20, true), new ColumnInfo("payload", 25, false), new ColumnInfo("amount", 1700, false), new ColumnInfo("at", 1184, false)]);
-        var table = new TargetTable(relation, [0], false, ["bigint", "text", "numeric(12,2)", "timestamp with time zone"], ["=", "=", "=", "="],
+        var table = new TargetTable(relation, [0], false, ["bigint", "text", "numeric(12,2)", "timestamp with time zone"], ["bigint", "text", "numeric(12,2)", "timestamp with time zone"], ["=", "=", "=", "="],
             new TableRules(new ConflictOptions(), "public.floor_bulk"));
         const string unnest = "SELECT u.c0::bigint, u.c1::text, u.c2::numeric(12,2), u.c3::timestamptz FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(c0, c1, c2, c3)";
         var forms = new (string Name, Func<IReadOnlyList<RowChange>, NpgsqlBatchCommand> Build)[]

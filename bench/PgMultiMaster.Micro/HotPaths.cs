@@ -40,7 +40,7 @@ public class HotPaths
         options.Tables["public.bulk"] = new TableConflictRule { Strategy = "ColumnMerge" };
         _lwwRules = new TableRules(new ConflictOptions(), "public.bulk");
         _mergeRules = new TableRules(options, "public.bulk");
-        _table = new TargetTable(_relation, [0], false, ["bigint", "text", "numeric(12,2)", "timestamptz"], ["=", "=", "=", "="], _lwwRules);
+        _table = new TargetTable(_relation, [0], false, ["bigint", "text", "numeric(12,2)", "timestamptz"], ["bigint", "text", "numeric(12,2)", "timestamptz"], ["=", "=", "=", "="], _lwwRules);
         _ctx = new ApplyContext
         {
             SourceNode = "east", OriginName = "pgmm_east", SourceRoident = 1,

@@ -56,7 +56,7 @@ internal static class ChangeStatements
                 if (t.HasTombstones)
                     sql.Append(" AND NOT EXISTS (SELECT 1 FROM pgmm.tombstone WHERE table_name = ").Append(p.Add(t.Relation.QualifiedName))
                        .Append(" AND key = ").Append(TombstoneKey(t, c.New!, p)).Append(')');
-                sql.Append(" ON CONFLICT DO NOTHING RETURNING 1)");
+                sql.Append(t.OnConflict).Append(" RETURNING 1)");
                 break;
             }
             case ChangeKind.Update:
@@ -90,11 +90,11 @@ internal static class ChangeStatements
             sql.Append(" AND NOT EXISTS (SELECT 1 FROM pgmm.tombstone tb WHERE tb.table_name = ").Append(RunTableParameter(t, command))
                .Append(" AND tb.key = ").Append(RunTombstoneKey(t)).Append(')');
         var keys = t.MatchColumns.Select(i => Quote.Ident(columns[i].Name)).ToList();
-        sql.Append(" ORDER BY i.ord ON CONFLICT DO NOTHING RETURNING ").Append(string.Join(", ", keys)).Append("), ")
+        sql.Append(" ORDER BY i.ord").Append(t.OnConflict).Append(" RETURNING ").Append(string.Join(", ", keys)).Append("), ")
            // Which rows were not inserted: only looked for (lazily, an InitPlan) when fewer rows went in than came.
            .Append("failed AS (SELECT CASE WHEN (SELECT pg_catalog.count(*) FROM w) < (SELECT pg_catalog.count(*) FROM input) THEN ")
            .Append("(SELECT pg_catalog.array_agg(i.ord ORDER BY i.ord) FROM input i WHERE NOT EXISTS (SELECT 1 FROM w WHERE ")
-           .Append(string.Join(" AND ", t.MatchColumns.Select(i => t.Equal(i, $"w.{Quote.Ident(columns[i].Name)}", RunValue(t, i))))).Append(")) END AS ords) ")
+           .Append(string.Join(" AND ", t.MatchColumns.Select(i => t.Equal(i, $"w.{Quote.Ident(columns[i].Name)}", RunValue(t, i, compare: true))))).Append(")) END AS ords) ")
            .Append("SELECT coalesce(ords, '{}'), CASE WHEN ords IS NOT NULL THEN pg_catalog.set_config('pgmm.halt', 'on', true) END FROM failed");
         command.CommandText = sql.ToString();
         return command;
@@ -144,7 +144,7 @@ internal static class ChangeStatements
         return (command, sql);
     }
 
-    private static string RunValue(TargetTable t, int i) => $"i.c{i}{t.Cast(i)}";
+    private static string RunValue(TargetTable t, int i, bool compare = false) => $"i.c{i}{(compare ? t.CompareCast(i) : t.Cast(i))}";
 
     private static string RunValues(TargetTable t) => string.Join(", ", Enumerable.Range(0, t.Relation.Columns.Length).Select(i => RunValue(t, i)));
 
@@ -155,7 +155,7 @@ internal static class ChangeStatements
     }
 
     private static string RunTombstoneKey(TargetTable t) =>
-        "pg_catalog.jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i => $"{Quote.Literal(t.Relation.Columns[i].Name)}::text, {RunValue(t, i)}")) + ")";
+        "pg_catalog.jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i => $"{Quote.Literal(t.Relation.Columns[i].Name)}::text, {RunValue(t, i, compare: true)}")) + ")";
 
     /// <summary>
     /// Not a conflict: the local version came from the same origin (changes of one origin arrive in order), or its
@@ -188,7 +188,7 @@ internal static class ChangeStatements
         var col = alias + "." + Quote.Ident(t.Relation.Columns[i].Name);
         var given = p.Add(value);
         // A type without an equality is compared by its text: the value is not cast to it first.
-        return t.NotDistinct(i, col, t.Equality[i] is null ? given : given + t.Cast(i));
+        return t.NotDistinct(i, col, t.Equality[i] is null ? given : given + t.CompareCast(i));
     }
 
     /// <summary>WHERE condition finding the row by its key (or, without one, exactly one row equal in every column).</summary>
@@ -200,12 +200,12 @@ internal static class ChangeStatements
             // Identical rows are indistinguishable: change exactly one, as the source did.
             return $"t.ctid = (SELECT x.ctid FROM {t.QuotedName} x WHERE {string.Join(" AND ", all)} LIMIT 1)";
         }
-        return string.Join(" AND ", t.MatchColumns.Select(i => t.Equal(i, $"t.{Quote.Ident(t.Relation.Columns[i].Name)}", p.Add(key[i]) + t.Cast(i))));
+        return string.Join(" AND ", t.MatchColumns.Select(i => t.Equal(i, $"t.{Quote.Ident(t.Relation.Columns[i].Name)}", p.Add(key[i]) + t.CompareCast(i))));
     }
 
     public static string TombstoneKey(TargetTable t, Cell[] row, SqlParams p) =>
         "pg_catalog.jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i =>
-            $"{p.Add(t.Relation.Columns[i].Name)}::text, {p.Add(row[i])}{t.Cast(i)}")) + ")";
+            $"{p.Add(t.Relation.Columns[i].Name)}::text, {p.Add(row[i])}{t.CompareCast(i)}")) + ")";
 
     /// <summary>SET list of an update: every sent column, Delta columns as local + (new − old).</summary>
     private static string SetList(TargetTable t, RowChange c, SqlParams p, bool deltas, ColumnSource[]? sources = null)
@@ -221,7 +221,7 @@ internal static class ChangeStatements
             var isDelta = source == ColumnSource.Delta
                           || (deltas && !column.IsKey && (deltaColumns.Contains(column.Name) || t.Rules.TableIsDelta));
             if (isDelta && c.Old is not null && c.Old[i].Kind == CellKind.Text && c.New[i].Kind == CellKind.Text)
-                sets.Add($"{name} = t.{name} + ({p.Add(c.New[i])}{t.Cast(i)} - {p.Add(c.Old[i])}{t.Cast(i)})");
+                sets.Add($"{name} = t.{name} + ({p.Add(c.New[i])}{t.CompareCast(i)} - {p.Add(c.Old[i])}{t.CompareCast(i)})");
             else
                 sets.Add($"{name} = {p.Add(c.New[i])}{t.Cast(i)}");
         }
@@ -262,12 +262,12 @@ internal static class ChangeStatements
                          $"WHERE (SELECT o.\"timestamp\" FROM pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin) o) < {p.Add(SqlParams.Timestamp(ctx.CommitTimestamp))}::timestamptz");
     }
 
-    /// <summary>A row of text values as typed jsonb (what the target's column types make of them).</summary>
+    /// <summary>A row of text values as typed jsonb (what the target's column types, domains taken off, make of them).</summary>
     public static string TypedJson(TargetTable t, Cell[]? row, SqlParams p)
     {
         if (row is null) return "NULL::jsonb";
         var fields = Enumerable.Range(0, row.Length).Where(i => !row[i].IsUnchanged)
-            .Select(i => $"{p.Add(row[i])}{t.Cast(i)} AS {Quote.Ident(t.Relation.Columns[i].Name)}");
+            .Select(i => $"{p.Add(row[i])}{t.CompareCast(i)} AS {Quote.Ident(t.Relation.Columns[i].Name)}");
         return $"(SELECT pg_catalog.to_jsonb(r) FROM (SELECT {string.Join(", ", fields)}) r)";
     }
 

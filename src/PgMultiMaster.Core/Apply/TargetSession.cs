@@ -58,14 +58,17 @@ internal sealed class TargetSession : IAsyncDisposable
     /// <summary>Target server clock minus this process's clock, sampled when the session opened.</summary>
     public TimeSpan ClockOffset { get; private set; }
 
-    /// <summary>Apply this transaction change by change in savepoints, parking what fails (set after an error).</summary>
-    public bool Careful { get; set; }
+    /// <summary>How the transaction being received is applied (set by the link at its BEGIN).</summary>
+    public ApplyMode Mode { get; set; }
 
-    /// <summary>
-    /// Batches of insert runs in the middle of this transaction may go out unguarded (cleared when such a batch met a
-    /// conflict and the transaction is sent again).
-    /// </summary>
-    public bool Optimistic { get; set; } = true;
+    /// <summary>Why every change of the transaction is parked, in <see cref="ApplyMode.ParkAll"/>.</summary>
+    public string ParkReason { get; set; } = "";
+
+    /// <summary>Changes of the transaction (by position) the careful replay parks unsent, and why (<see cref="ReplayPlan"/>).</summary>
+    public IReadOnlyDictionary<int, string> Poisoned { get; set; } = new Dictionary<int, string>();
+
+    // Position of the next change in the careful replay of the transaction being received.
+    private int _carefulOrdinal;
 
     // Totals kept across reconnects, and what the open target transaction has sent so far (counted if it commits).
     private readonly LinkStatus _status;
@@ -149,12 +152,13 @@ internal sealed class TargetSession : IAsyncDisposable
     public void Begin(TransactionBegin begin)
     {
         _currentBegin = begin;
+        _carefulOrdinal = 0;
         _ctx.CommitTimestamp = begin.CommitTimestamp;
         _ctx.CommitLsn = begin.FinalLsn;
     }
 
     /// <summary>The transaction being received is wholly in memory and can be sent later with others.</summary>
-    public bool CanQueue => !_begun && !Careful && _pending.Count > 0 && _currentBegin is not null;
+    public bool CanQueue => !_begun && Mode < ApplyMode.Careful && _pending.Count > 0 && _currentBegin is not null;
 
     public bool HasQueue => _queue.Count > 0;
 
@@ -201,6 +205,10 @@ internal sealed class TargetSession : IAsyncDisposable
                 }
                 catch (PostgresException e) when (e.SqlState == "PM001" || IsDataError(e))
                 {
+                    // Npgsql drops the connection on some errors (XX: internal, also raised by functions): which of the
+                    // transactions failed cannot be asked then; all of them are sent again change by change.
+                    if (_conn.FullState != System.Data.ConnectionState.Open)
+                        throw new ApplyDataException(_queue[0].Begin.FinalLsn, _queue[sending - 1].Begin.FinalLsn, e);
                     await ExecAsync(_conn, "ROLLBACK", ct).ConfigureAwait(false);
                     // Which of them committed: exactly those the origin's progress has passed.
                     ulong progress;
@@ -223,7 +231,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     var culprit = _queue[failed];
                     _queue.RemoveRange(0, failed + 1);
                     if (!ChangeStatements.IsConflictSignal(e))
-                        throw new ApplyDataException(culprit.Begin.FinalLsn, e);
+                        throw new ApplyDataException(culprit.Begin.FinalLsn, culprit.Begin.FinalLsn, e);
                     // The conflict path, alone: halts, slow-path resolution and the commit.
                     Begin(culprit.Begin);
                     _pending.AddRange(culprit.Items);
@@ -236,7 +244,7 @@ internal sealed class TargetSession : IAsyncDisposable
                     }
                     catch (PostgresException inner) when (IsDataError(inner))
                     {
-                        throw new ApplyDataException(culprit.Begin.FinalLsn, inner);
+                        throw new ApplyDataException(culprit.Begin.FinalLsn, culprit.Begin.FinalLsn, inner);
                     }
                     _begun = false;
                     _tally.ClearRows(); // its rows are counted from its items
@@ -318,7 +326,10 @@ internal sealed class TargetSession : IAsyncDisposable
             && change.New.Any(c => c.IsUnchanged))
             change = change with { New = change.New.Select((c, i) => c.IsUnchanged ? change.Old[i] : c).ToArray() };
 
-        if (_mismatched.TryGetValue(change.Relation.Id, out var mismatch))
+        if (Mode == ApplyMode.ParkAll)
+            // A person decides: the transaction as a whole was refused, its parts may not stand alone.
+            _pending.Add(new ParkRequest(change, null, ParkReason, Retryable: false));
+        else if (_mismatched.TryGetValue(change.Relation.Id, out var mismatch))
             _pending.Add(new ParkRequest(change, ConflictType.SchemaMismatch, mismatch.Reason, Retryable: true));
         else if (IsKeyChange(change))
         {
@@ -331,7 +342,7 @@ internal sealed class TargetSession : IAsyncDisposable
         if (_pending.Count >= _options.Apply.BatchSize)
         {
             await FlushQueueAsync(ct).ConfigureAwait(false);
-            await FlushAsync(ct, Optimistic).ConfigureAwait(false);
+            await FlushAsync(ct, Mode == ApplyMode.Optimistic).ConfigureAwait(false);
         }
     }
 
@@ -360,7 +371,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         await FlushQueueAsync(ct).ConfigureAwait(false);
         if (!_begun && _pending.Count == 0) return false;
-        if (!_begun && !Careful)
+        if (!_begun && Mode < ApplyMode.Careful)
         {
             // Common case: the whole transaction in one round trip. A conflict makes the halt check roll it back;
             // then it is sent again with the conflict resolved on the way.
@@ -381,7 +392,7 @@ internal sealed class TargetSession : IAsyncDisposable
             }
         }
         // The rest of a large transaction, or (not begun) the whole of one that met a conflict, now guarded.
-        await FlushAsync(ct, optimistic: _begun && Optimistic).ConfigureAwait(false);
+        await FlushAsync(ct, optimistic: _begun && Mode == ApplyMode.Optimistic).ConfigureAwait(false);
         await using (var batch = new NpgsqlBatch(_conn))
         {
             AddCommit(batch, commit);
@@ -396,7 +407,7 @@ internal sealed class TargetSession : IAsyncDisposable
         Counters.AddRows(_tally);
         _pending.Clear();
         _begun = false;
-        Careful = false;
+        Mode = ApplyMode.Optimistic;
         Applied(commit);
     }
 
@@ -427,7 +438,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         var items = _pending.ToList();
         _pending.Clear();
-        if (Careful)
+        if (Mode == ApplyMode.Careful)
         {
             foreach (var item in items) await ApplyCarefullyAsync(item, ct).ConfigureAwait(false);
             return;
@@ -528,6 +539,17 @@ internal sealed class TargetSession : IAsyncDisposable
     /// <summary>After an error, each change in its own savepoint: what still fails is parked with the error.</summary>
     private async Task ApplyCarefullyAsync(object item, CancellationToken ct)
     {
+        var ordinal = _carefulOrdinal++;
+        if (item is RowChange poisoned && Poisoned.TryGetValue(ordinal, out var why))
+        {
+            await using var park = new NpgsqlBatch(_conn);
+            AddBegin(park);
+            park.BatchCommands.Add(DeadLetters.Park(new ParkRequest(poisoned, null, why, Retryable: false), _ctx, guarded: false));
+            _begun = true;
+            await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            _tally.Parked++;
+            return;
+        }
         await using (var begin = new NpgsqlBatch(_conn))
         {
             AddBegin(begin);
@@ -541,6 +563,12 @@ internal sealed class TargetSession : IAsyncDisposable
             foreach (var conflict in conflicts) await ResolveAsync(conflict, ct).ConfigureAwait(false);
             await ExecAsync(_conn, "RELEASE SAVEPOINT pgmm_change", ct).ConfigureAwait(false);
             _tally.Add([item], 1);
+        }
+        // On a connection Npgsql dropped (XX errors) nothing can be rolled back to: the link sends the transaction again,
+        // and this change is parked unsent then.
+        catch (PostgresException e) when (IsDataError(e) && item is RowChange && _conn.FullState != System.Data.ConnectionState.Open)
+        {
+            throw new PoisonedChangeException(ordinal, e);
         }
         catch (PostgresException e) when (IsDataError(e) && item is RowChange change)
         {
@@ -574,6 +602,7 @@ internal sealed class TargetSession : IAsyncDisposable
         }
 
         var parked = new List<(long Id, RowChange Change, DateTime CommitTs, ulong Lsn, bool Force)>();
+        var unreadable = new List<(long Id, string Why)>();
         await using (var cmd = new NpgsqlCommand(
             """
             SELECT id, schema_name, relation_name, operation, columns::text, replica_identity, old_row::text, new_row::text,
@@ -588,10 +617,30 @@ internal sealed class TargetSession : IAsyncDisposable
             cmd.Parameters.Add(new NpgsqlParameter { Value = interval });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false))
-                parked.Add((r.GetInt64(0),
-                    DeadLetters.Restore(r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
-                        r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7)),
-                    r.GetDateTime(8), (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(9), r.GetBoolean(10)));
+            {
+                try
+                {
+                    parked.Add((r.GetInt64(0),
+                        DeadLetters.Restore(r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                            r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7)),
+                        r.GetDateTime(8), (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(9), r.GetBoolean(10)));
+                }
+                // A row edited by hand, or written by another version, whatever is wrong with it: it is set aside with
+                // the reason, never retried again, and the link goes on.
+                catch (Exception e) when (e is not OperationCanceledException and not NpgsqlException)
+                {
+                    unreadable.Add((r.GetInt64(0), $"cannot be read back, not retried: {e.GetType().Name}: {e.Message}"));
+                }
+            }
+        }
+        foreach (var (id, why) in unreadable)
+        {
+            await using var note = new NpgsqlCommand(
+                "UPDATE pgmm.dead_letter SET retryable = false, force = false, attempts = attempts + 1, " +
+                "last_attempt_at = pg_catalog.clock_timestamp(), last_error = $2 WHERE id = $1", _conn);
+            note.Parameters.Add(new NpgsqlParameter { Value = id });
+            note.Parameters.Add(new NpgsqlParameter { Value = why });
+            await note.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
 
         var applied = 0;
@@ -599,6 +648,14 @@ internal sealed class TargetSession : IAsyncDisposable
         {
             _ctx.CommitTimestamp = commitTs;
             _ctx.CommitLsn = lsn;
+            // Counted before it runs: an attempt that takes the connection down with it (Npgsql drops it on XX errors)
+            // still counts, so its backoff grows instead of the link trying it again at every pass.
+            await using (var attempt = new NpgsqlCommand(
+                "UPDATE pgmm.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.clock_timestamp() WHERE id = $1", _conn))
+            {
+                attempt.Parameters.Add(new NpgsqlParameter { Value = id });
+                await attempt.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            }
             try
             {
                 var table = await TargetTable.LoadAsync(_conn, change.Relation, _link.Target.Name,
@@ -637,7 +694,7 @@ internal sealed class TargetSession : IAsyncDisposable
             {
                 await RollbackAsync().ConfigureAwait(false);
                 await using var note = new NpgsqlCommand(
-                    "UPDATE pgmm.dead_letter SET attempts = attempts + 1, last_attempt_at = pg_catalog.clock_timestamp(), last_error = $2, force = false WHERE id = $1", _conn);
+                    "UPDATE pgmm.dead_letter SET last_error = $2, force = false WHERE id = $1", _conn);
                 note.Parameters.Add(new NpgsqlParameter { Value = id });
                 note.Parameters.Add(new NpgsqlParameter { Value = e.Message });
                 await note.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -650,7 +707,7 @@ internal sealed class TargetSession : IAsyncDisposable
 
     /// <summary>
     /// An unguarded batch in the middle of a transaction met a conflict: its earlier batches are not kept, so the whole
-    /// transaction is received and sent again, guarded (<see cref="Optimistic"/> off).
+    /// transaction is received and sent again, guarded (<see cref="ApplyMode.Guarded"/>).
     /// </summary>
     public sealed class OptimisticBatchException(ulong finalLsn, PostgresException inner) : Exception(inner.Message, inner)
     {
@@ -658,16 +715,35 @@ internal sealed class TargetSession : IAsyncDisposable
         public PostgresException Error { get; } = inner;
     }
 
-    /// <summary>A queued transaction failed on a data error: replay it change by change (careful mode).</summary>
-    public sealed class ApplyDataException(ulong finalLsn, PostgresException inner) : Exception(inner.Message, inner)
+    /// <summary>Change number <paramref name="ordinal"/> of a careful replay failed and took the connection with it.</summary>
+    public sealed class PoisonedChangeException(int ordinal, PostgresException inner) : Exception(inner.Message, inner)
     {
-        public ulong FinalLsn { get; } = finalLsn;
+        public int Ordinal { get; } = ordinal;
         public PostgresException Error { get; } = inner;
     }
 
-    /// <summary>Errors caused by the data or schema (not the connection or the server's state): the change is parked.</summary>
+    /// <summary>
+    /// A queued transaction failed on a data error: replay it change by change (careful mode). The transaction is one
+    /// of those whose commit LSNs lie from <paramref name="fromLsn"/> to <paramref name="toLsn"/> (the same, when known).
+    /// </summary>
+    public sealed class ApplyDataException(ulong fromLsn, ulong toLsn, PostgresException inner) : Exception(inner.Message, inner)
+    {
+        public ulong FromLsn { get; } = fromLsn;
+        public ulong ToLsn { get; } = toLsn;
+        public PostgresException Error { get; } = inner;
+    }
+
+    /// <summary>
+    /// Errors caused by what is applied — the data, the schema, a constraint, trigger or function of the target — not by
+    /// the connection or the server's state: sending the same statements again cannot help, so the transaction is
+    /// replayed change by change and what still fails is parked. Retried instead: connection failures (08), serialization
+    /// failures and deadlocks (40), insufficient resources (53), a lock or an origin another session holds (55P03, 55006),
+    /// operator intervention (57), system errors (58), a transaction the session left in a bad state (25: a fresh session
+    /// fixes it), and pgmm's own conflict signal PM001.
+    /// </summary>
     public static bool IsDataError(PostgresException e) =>
-        e.SqlState[..2] is "22" or "23" or "42" or "P0" or "2F" or "39" or "44" or "0A" && e.SqlState != "PM001";
+        e.SqlState is not ("PM001" or PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.ObjectInUse)
+        && e.SqlState[..2] is not ("08" or "25" or "40" or "53" or "57" or "58");
 
     private NpgsqlBatchCommand Guarded(object item)
     {

@@ -25,11 +25,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
 {
     public LinkStatus Status { get; } = new() { Source = link.Source.Name, Target = link.Target.Name };
 
-    // The source transaction (commit LSN) to apply in careful mode after it failed once.
-    private ulong _carefulLsn;
-
-    // The source transaction (commit LSN) to send guarded throughout after an unguarded batch of it met a conflict.
-    private ulong _guardedLsn;
+    // Which transactions are received again after a failure, and how they are applied then.
+    private readonly ReplayPlan _replay = new();
 
     private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
 
@@ -237,8 +234,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         skip = begin.FinalLsn < resumeFrom;
                         current = begin.FinalLsn;
                         target.Begin(begin);
-                        target.Careful = begin.FinalLsn == _carefulLsn;
-                        target.Optimistic = begin.FinalLsn != _guardedLsn;
+                        target.Mode = _replay.ModeOf(begin.FinalLsn);
+                        (target.ParkReason, target.Poisoned) = (_replay.ParkReason, _replay.Poisoned);
                         if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp - target.ClockOffset, ct).ConfigureAwait(false);
                         break;
                     // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
@@ -286,22 +283,23 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                 }
             }
         }
-        catch (TargetSession.OptimisticBatchException e) when (_guardedLsn != e.FinalLsn)
+        catch (TargetSession.OptimisticBatchException e) when (_replay.ModeOf(e.FinalLsn) == ApplyMode.Optimistic)
         {
-            _guardedLsn = e.FinalLsn;
-            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(e.FinalLsn)} met a conflict in a batch sent without checks ({e.Error.SqlState}); sending it again with them", e);
+            throw new ReplayException(_replay.AfterConflictInUnguardedBatch(e.FinalLsn, e.Error.SqlState), e);
         }
-        catch (TargetSession.ApplyDataException e) when (_carefulLsn != e.FinalLsn)
+        catch (TargetSession.ApplyDataException e) when (_replay.ModeOf(e.ToLsn) < ApplyMode.ParkAll)
         {
-            _carefulLsn = e.FinalLsn;
-            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(e.FinalLsn)} failed ({ErrorText.Of(e.Error)}); replaying it change by change", e);
+            throw new ReplayException(_replay.AfterDataError(e.FromLsn, e.ToLsn, e.Error), e);
         }
-        catch (PostgresException e) when (TargetSession.IsDataError(e) && _carefulLsn != current)
+        catch (TargetSession.PoisonedChangeException e) when (_replay.ModeOf(current) == ApplyMode.Careful)
         {
-            // A change the target refuses (a type error, a constraint): replay this transaction change by change,
-            // parking what fails, instead of stopping the link.
-            _carefulLsn = current;
-            throw new ReplayException($"transaction at {new NpgsqlLogSequenceNumber(current)} failed ({ErrorText.Of(e)}); replaying it change by change", e);
+            throw new ReplayException(_replay.AfterPoisonedChange(current, e.Ordinal, e.Error), e);
+        }
+        catch (PostgresException e) when (TargetSession.IsDataError(e) && _replay.ModeOf(current) < ApplyMode.ParkAll)
+        {
+            // A change the target refuses (a type error, a constraint, a trigger's error): replay this transaction change
+            // by change, parking what fails, instead of stopping the link; if even that cannot commit, park it whole.
+            throw new ReplayException(_replay.AfterDataError(current, current, e), e);
         }
         finally
         {
@@ -315,6 +313,6 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         throw new NpgsqlException($"The source closed the replication stream of slot {link.SlotName}.");
     }
 
-    /// <summary>Reconnect at once and send the failed transaction again, in careful mode.</summary>
+    /// <summary>Reconnect at once and send the failed transaction again, one mode safer.</summary>
     private sealed class ReplayException(string message, Exception inner) : Exception(message, inner);
 }
