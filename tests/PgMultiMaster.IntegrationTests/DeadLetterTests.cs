@@ -98,4 +98,53 @@ public sealed class DeadLetterTests(ServersFixture servers, ITestOutputHelper ou
         // One for replaying the refused transaction change by change; none for the retries of the parked change.
         Assert.True(link.Retries < 3, $"the link east -> west restarted {link.Retries} times; last error: {link.LastError}");
     }
+
+    [Fact]
+    public async Task A_parked_delta_change_retried_by_hand_adds_its_delta_instead_of_writing_its_value()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, """
+            CREATE TABLE public.counters (id int PRIMARY KEY, total bigint NOT NULL);
+            ALTER TABLE public.counters REPLICA IDENTITY FULL;
+            INSERT INTO public.counters VALUES (1, 90);
+            """, nodes: 2, configure: o =>
+        {
+            o.Conflicts.Tables["public.counters"] = new PgMultiMaster.Configuration.TableConflictRule { Columns = { ["total"] = "Delta" } };
+            o.Conflicts.RetryInterval = TimeSpan.FromMilliseconds(500);
+        });
+        await mesh.ExecAsync("west", "ALTER TABLE counters ADD CONSTRAINT small CHECK (total < 100) NOT VALID");
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "UPDATE counters SET total = total + 60");   // 150: west refuses it and parks it
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter") == 1, "the increment to be parked on west");
+        await mesh.ExecAsync("west", "UPDATE counters SET total = total + 5");    // 95 on west, 155 on east
+        await mesh.WaitForCatchUpAsync();
+        // Only the retry a person asks for (automatic ones use the table's rules, Delta, anyway).
+        await mesh.ExecAsync("west", "UPDATE pgmm.dead_letter SET retryable = false; ALTER TABLE counters DROP CONSTRAINT small");
+
+        var id = (await mesh.RowsAsync("west", "SELECT id FROM pgmm.dead_letter")).Single();
+        var (code, text) = await PgmmCli.RunAsync(PgmmCli.ConfigDir(mesh), "dead-letter", "retry", "--on", "west", "--id", id, "--wait");
+        Assert.True(code == 0, text);
+        await mesh.AssertConvergedAsync();
+        // 95 + (150 - 90): written as sent, west would hold 150 and east 155.
+        Assert.Equal(["155"], await mesh.RowsAsync("west", "SELECT total FROM counters"));
+    }
+
+    [Fact]
+    public async Task A_parked_change_that_cannot_be_read_back_is_set_aside_and_the_link_goes_on()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, v text);", nodes: 2,
+            configure: o => o.Conflicts.RetryInterval = TimeSpan.FromMilliseconds(200));
+        await mesh.ExecAsync("west", "ALTER TABLE t ADD CONSTRAINT short CHECK (length(v) < 3) NOT VALID");
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 'long')");
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter") == 1, "the change to be parked");
+        // Edited by hand into something no version of pgmm wrote.
+        await mesh.ExecAsync("west", "UPDATE pgmm.dead_letter SET columns = '{\"not\": \"a list\"}'");
+
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<bool>("west", "SELECT NOT retryable FROM pgmm.dead_letter"), "the row to be set aside");
+        Assert.StartsWith("cannot be read back, not retried: ", await mesh.ScalarAsync<string>("west", "SELECT last_error FROM pgmm.dead_letter"));
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (2, 'ok')");
+        await mesh.WaitForCatchUpAsync();
+        Assert.Equal(["2"], await mesh.RowsAsync("west", "SELECT id FROM t"));
+        Assert.Equal("streaming", mesh.LinkStatuses("east").Single(l => l.Target == "west").StateName);
+    }
 }

@@ -82,7 +82,7 @@ environment (PgMultiMaster__Nodes__<i>__ConnectionString), which the configurati
 {{- range .Values.nodes }}
 {{- $nodes = append $nodes (dict "Name" .name) }}
 {{- end }}
-{{- $pgmm := dict "Cluster" .Values.cluster.name "Nodes" $nodes "Tables" .Values.tables "InsertOnlyTables" (.Values.insertOnlyTables | default list) }}
+{{- $pgmm := dict "Cluster" .Values.cluster.name "Nodes" $nodes "Tables" .Values.tables "InsertOnlyTables" (.Values.insertOnlyTables | default list) "NoTruncateTables" (.Values.noTruncateTables | default list) }}
 {{- with .Values.apply }}
 {{- $_ := set $pgmm "Apply" . }}
 {{- end }}

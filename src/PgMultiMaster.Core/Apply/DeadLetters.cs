@@ -9,7 +9,7 @@ namespace PgMultiMaster.Apply;
 /// <summary>A change that is parked instead of applied, and why.</summary>
 internal sealed record ParkRequest(RowChange Change, ConflictType? Type, string Reason, bool Retryable);
 
-/// <summary>Writing parked changes to <c>pgmm.dead_letter</c>, with everything needed to apply them later.</summary>
+/// <summary>Writing parked changes (and refused TRUNCATEs) to <c>pgmm.dead_letter</c>, with everything needed to apply them later.</summary>
 internal static class DeadLetters
 {
     private const string Columns =
@@ -32,6 +32,34 @@ internal static class DeadLetters
             ? p.Command($"WITH w AS (INSERT INTO pgmm.dead_letter ({Columns}) SELECT {values} WHERE pg_catalog.current_setting('pgmm.halt') = 'off' RETURNING 1)" +
                         " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE pg_catalog.set_config('pgmm.halt', 'on', true) = '' END")
             : p.Command($"INSERT INTO pgmm.dead_letter ({Columns}) VALUES ({values})");
+    }
+
+    /// <summary>
+    /// A TRUNCATE the target refused, for a person to decide on (never retried by itself: run later, it would also remove
+    /// the rows written since). <c>new_row</c> holds the tables and the options.
+    /// </summary>
+    public static NpgsqlBatchCommand ParkTruncate(IReadOnlyList<RelationInfo> tables, bool restartIdentity, string reason, ApplyContext ctx)
+    {
+        var p = new SqlParams();
+        var what = new JsonObject
+        {
+            ["tables"] = new JsonArray([.. tables.Select(t => (JsonNode)new JsonArray(t.Schema, t.Name))]),
+            ["restart_identity"] = restartIdentity,
+        };
+        var values = string.Join(", ",
+            p.Add(ctx.SourceNode), p.Add(ctx.OriginName), p.Add(string.Join(", ", tables.Select(t => t.QualifiedName))),
+            p.Add(tables[0].Schema), p.Add(tables[0].Name), "'truncate'", "NULL", "NULL", p.Add(what.ToJsonString()) + "::jsonb", "'[]'",
+            p.Add(tables[0].Identity.ToString()), p.Add(SqlParams.Timestamp(ctx.CommitTimestamp)) + "::timestamptz",
+            p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(ctx.CommitLsn).ToString()) + "::pg_lsn", "NULL", p.Add(reason), "false");
+        return p.Command($"INSERT INTO pgmm.dead_letter ({Columns}) VALUES ({values})");
+    }
+
+    /// <summary>The statement of a parked TRUNCATE (the inverse of <see cref="ParkTruncate"/>).</summary>
+    public static string RestoreTruncate(string newRowJson)
+    {
+        var o = JsonNode.Parse(newRowJson)!.AsObject();
+        var tables = o["tables"]!.AsArray().Select(t => Sql.Quote.Table(t![0]!.GetValue<string>(), t[1]!.GetValue<string>()));
+        return "TRUNCATE " + string.Join(", ", tables) + (o["restart_identity"]!.GetValue<bool>() ? " RESTART IDENTITY" : "");
     }
 
     /// <summary>Text values by column name; an unchanged TOAST value is left out (it was not sent), NULL is null.</summary>

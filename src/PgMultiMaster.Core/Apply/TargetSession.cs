@@ -75,8 +75,11 @@ internal sealed class TargetSession : IAsyncDisposable
     private LinkCounters Counters => _status.Counters;
     private readonly RowTally _tally = new();
 
+    private readonly IReadOnlyList<Setup.TablePattern> _noTruncate;
+
     private TargetSession(NpgsqlConnection conn, Link link, PgMultiMasterOptions options, ApplyContext ctx, LinkStatus status)
     {
+        _noTruncate = [.. options.NoTruncateTables.Select(t => new Setup.TablePattern(t))];
         _conn = conn;
         _link = link;
         _options = options;
@@ -353,17 +356,43 @@ internal sealed class TargetSession : IAsyncDisposable
         return t.MatchColumns.Any(i => c.Old[i] != c.New![i]) && !c.New!.Any(x => x.IsUnchanged);
     }
 
+    /// <summary>
+    /// Truncates exactly the replicated tables of the message, as PostgreSQL's own apply does: never CASCADE into tables
+    /// this node does not replicate. One the target refuses (a table of its own refers to one of them, one is missing)
+    /// is parked for a person, and the stream goes on. Tables under <c>NoTruncateTables</c> are left alone.
+    /// </summary>
     public async Task TruncateAsync(TableTruncate truncate, CancellationToken ct)
     {
         await FlushQueueAsync(ct).ConfigureAwait(false);
         await FlushAsync(ct).ConfigureAwait(false);
-        var sql = "TRUNCATE " + string.Join(", ", truncate.Relations.Select(r => Quote.Table(r.Schema, r.Name)))
-            + (truncate.RestartIdentity ? " RESTART IDENTITY" : "") + (truncate.Cascade ? " CASCADE" : "");
+        var tables = truncate.Relations.Where(r => !_noTruncate.Any(p => p.Matches(r.Schema, r.Name))).ToList();
+        if (tables.Count == 0) return;
         await using var batch = new NpgsqlBatch(_conn);
         AddBegin(batch);
-        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
-        await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         _begun = true;
+        if (Mode == ApplyMode.ParkAll)
+        {
+            batch.BatchCommands.Add(DeadLetters.ParkTruncate(tables, truncate.RestartIdentity, ParkReason, _ctx));
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            _tally.Parked++;
+            return;
+        }
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT pgmm_truncate"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "TRUNCATE " + string.Join(", ", tables.Select(r => Quote.Table(r.Schema, r.Name))) + (truncate.RestartIdentity ? " RESTART IDENTITY" : "")));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("RELEASE SAVEPOINT pgmm_truncate"));
+        try
+        {
+            await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (IsDataError(e) && _conn.FullState == System.Data.ConnectionState.Open)
+        {
+            await using var park = new NpgsqlBatch(_conn);
+            park.BatchCommands.Add(new NpgsqlBatchCommand("ROLLBACK TO SAVEPOINT pgmm_truncate"));
+            park.BatchCommands.Add(DeadLetters.ParkTruncate(tables, truncate.RestartIdentity, $"{e.SqlState}: {e.MessageText}", _ctx));
+            await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            _tally.Parked++;
+        }
     }
 
     /// <summary>Commits the target transaction together with the origin's progress; nothing to do if it applied no change.</summary>
@@ -601,7 +630,8 @@ internal sealed class TargetSession : IAsyncDisposable
             catch (SchemaMismatchException) { /* still missing */ }
         }
 
-        var parked = new List<(long Id, RowChange Change, DateTime CommitTs, ulong Lsn, bool Force)>();
+        // A row change, or the statement of a parked TRUNCATE (only ever retried when a person asks).
+        var parked = new List<(long Id, RowChange? Change, string? Truncate, DateTime CommitTs, ulong Lsn, bool Force)>();
         var unreadable = new List<(long Id, string Why)>();
         await using (var cmd = new NpgsqlCommand(
             """
@@ -620,9 +650,11 @@ internal sealed class TargetSession : IAsyncDisposable
             {
                 try
                 {
+                    var truncate = r.GetString(3) == "truncate";
                     parked.Add((r.GetInt64(0),
-                        DeadLetters.Restore(r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
+                        truncate ? null : DeadLetters.Restore(r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5),
                             r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetString(7)),
+                        truncate ? DeadLetters.RestoreTruncate(r.GetString(7)) : null,
                         r.GetDateTime(8), (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(9), r.GetBoolean(10)));
                 }
                 // A row edited by hand, or written by another version, whatever is wrong with it: it is set aside with
@@ -644,7 +676,7 @@ internal sealed class TargetSession : IAsyncDisposable
         }
 
         var applied = 0;
-        foreach (var (id, change, commitTs, lsn, force) in parked)
+        foreach (var (id, change, truncate, commitTs, lsn, force) in parked)
         {
             _ctx.CommitTimestamp = commitTs;
             _ctx.CommitLsn = lsn;
@@ -658,26 +690,15 @@ internal sealed class TargetSession : IAsyncDisposable
             }
             try
             {
-                var table = await TargetTable.LoadAsync(_conn, change.Relation, _link.Target.Name,
-                    force ? TableRules.Forced : new TableRules(_options.Conflicts, change.Relation.QualifiedName), ct).ConfigureAwait(false);
-                var retried = change with { Relation = table.Relation };
-                await using (var batch = new NpgsqlBatch(_conn))
+                if (truncate is not null)
                 {
+                    await using var batch = new NpgsqlBatch(_conn);
                     AddBegin(batch);
-                    batch.BatchCommands.Add(ChangeStatements.Guarded(table, retried, _ctx));
-                    // Begun before it runs: a change failing again leaves the transaction open and aborted, and only a
-                    // ROLLBACK lets the note below be written (else 25P02, and the link backs off at every retry).
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand(truncate));
                     _begun = true;
-                    await using var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                    var ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
-                    await reader.DisposeAsync().ConfigureAwait(false);
-                    if (!ok)
-                    {
-                        var (type, resolution) = await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false);
-                        if (resolution == "dead_letter") throw new StillParkedException("the rules park it again: the conflict remains");
-                        _tally.AddConflict(retried, type.Name(), resolution);
-                    }
+                    await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 }
+                else await RetryChangeAsync(change!, force, ct).ConfigureAwait(false);
                 await using (var finish = new NpgsqlBatch(_conn))
                 {
                     var delete = new NpgsqlBatchCommand("DELETE FROM pgmm.dead_letter WHERE id = $1");
@@ -701,6 +722,27 @@ internal sealed class TargetSession : IAsyncDisposable
             }
         }
         return applied;
+    }
+
+    /// <summary>One parked change, guarded and resolved by the rules (one a person asked for by <see cref="TableRules.Forced"/>).</summary>
+    private async Task RetryChangeAsync(RowChange change, bool force, CancellationToken ct)
+    {
+        var table = await TargetTable.LoadAsync(_conn, change.Relation, _link.Target.Name,
+            force ? TableRules.Forced(_options.Conflicts, change.Relation.QualifiedName) : new TableRules(_options.Conflicts, change.Relation.QualifiedName), ct).ConfigureAwait(false);
+        var retried = change with { Relation = table.Relation };
+        await using var batch = new NpgsqlBatch(_conn);
+        AddBegin(batch);
+        batch.BatchCommands.Add(ChangeStatements.Guarded(table, retried, _ctx));
+        // Begun before it runs: a change failing again leaves the transaction open and aborted, and only a ROLLBACK
+        // lets the note be written (else 25P02, and the link backs off at every retry).
+        _begun = true;
+        bool ok;
+        await using (var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
+        if (ok) return;
+        var (type, resolution) = await ConflictHandler.HandleAsync(_conn, table, retried, _ctx, ct).ConfigureAwait(false);
+        if (resolution == "dead_letter") throw new StillParkedException("the rules park it again: the conflict remains");
+        _tally.AddConflict(retried, type.Name(), resolution);
     }
 
     private sealed class StillParkedException(string message) : Exception(message);

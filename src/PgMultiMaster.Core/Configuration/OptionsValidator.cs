@@ -61,6 +61,9 @@ public static partial class OptionsValidator
         for (var i = 0; i < options.InsertOnlyTables.Count; i++)
             if (!TablePattern().IsMatch(options.InsertOnlyTables[i]))
                 errors.Add($"{s}:InsertOnlyTables:{i} '{options.InsertOnlyTables[i]}' must be schema.table (a * matches any part of a name).");
+        for (var i = 0; i < options.NoTruncateTables.Count; i++)
+            if (!TablePattern().IsMatch(options.NoTruncateTables[i]))
+                errors.Add($"{s}:NoTruncateTables:{i} '{options.NoTruncateTables[i]}' must be schema.table (a * matches any part of a name).");
 
         if (options.Apply.BatchSize is < 1 or > 10_000)
             errors.Add($"{s}:Apply:BatchSize {options.Apply.BatchSize} must be between 1 and 10000.");

@@ -27,6 +27,12 @@ public sealed class PgMultiMasterOptions
     /// </summary>
     public List<string> InsertOnlyTables { get; set; } = [];
 
+    /// <summary>
+    /// Tables (names or patterns) whose TRUNCATE is not applied on the other nodes: a TRUNCATE there stays local, for
+    /// tables each node empties on its own schedule (staging, caches).
+    /// </summary>
+    public List<string> NoTruncateTables { get; set; } = [];
+
     public ApplyOptions Apply { get; set; } = new();
 
     public ConflictOptions Conflicts { get; set; } = new();

@@ -8,21 +8,33 @@ public sealed class TableRules
     private readonly ConflictRule _default;
     private readonly TableConflictRule? _table;
 
-    public TableRules(ConflictOptions options, string qualifiedTable)
+    private readonly bool _forced;
+
+    public TableRules(ConflictOptions options, string qualifiedTable) : this(options, qualifiedTable, forced: false) { }
+
+    private TableRules(ConflictOptions options, string qualifiedTable, bool forced)
     {
         _default = options.Default;
         _table = options.Tables.GetValueOrDefault(qualifiedTable);
         Table = qualifiedTable;
+        _forced = forced;
     }
 
     public string Table { get; }
 
-    /// <summary>For a change a person asked to retry: applied as sent, whatever conflict remains.</summary>
-    public static TableRules Forced { get; } = new(new ConflictOptions { Default = new ConflictRule { Strategy = nameof(Strategy.ApplyRemote) } }, "");
+    /// <summary>
+    /// For a change a person asked to retry: applied as sent, whatever conflict remains — but a counter stays a counter:
+    /// Delta columns (and the columns of a Delta table) still add new − old to the local value.
+    /// </summary>
+    public static TableRules Forced(ConflictOptions options, string qualifiedTable) => new(options, qualifiedTable, forced: true);
 
     /// <summary>table Types[type] → table Strategy → default Types[type] → default Strategy.</summary>
     public (Strategy Strategy, ConflictRule Rule, string Scope) For(ConflictType type)
     {
+        if (_forced)
+            return type == ConflictType.UpdateOriginDiffers && TableIsDelta
+                ? (Strategy.Delta, _default, $"{Table}: retried by hand, Delta")
+                : (Strategy.ApplyRemote, _default, $"{Table}: retried by hand");
         var name = type.Name();
         if (_table is not null)
         {
@@ -42,7 +54,8 @@ public sealed class TableRules
         Types = table.Types,
     };
 
-    public IReadOnlyDictionary<string, string> Columns => _table?.Columns ?? [];
+    public IReadOnlyDictionary<string, string> Columns =>
+        _forced ? (_table?.Columns ?? []).Where(c => c.Value == nameof(Strategy.Delta)).ToDictionary() : _table?.Columns ?? [];
 
     public IEnumerable<string> DeltaColumns =>
         Columns.Where(c => c.Value == nameof(Strategy.Delta)).Select(c => c.Key);
