@@ -21,6 +21,8 @@ internal sealed partial class Bench : IAsyncDisposable
         CREATE TABLE public.acct (id int PRIMARY KEY, balance bigint NOT NULL);
         CREATE TABLE public.heartbeat (id int PRIMARY KEY, at timestamptz NOT NULL);
         INSERT INTO public.heartbeat VALUES (1, now());
+        CREATE TABLE public.bigrows (id int PRIMARY KEY, t text NOT NULL);
+        ALTER TABLE public.bigrows ALTER COLUMN t SET STORAGE EXTERNAL;
         """;
     private readonly string _root;
     private readonly LocalPostgresServer _a;
@@ -58,13 +60,13 @@ internal sealed partial class Bench : IAsyncDisposable
                 CREATE TRIGGER heartbeat_applied AFTER UPDATE ON public.heartbeat FOR EACH ROW EXECUTE FUNCTION public.heartbeat_applied();
                 ALTER TABLE public.heartbeat ENABLE ALWAYS TRIGGER heartbeat_applied;
                 """);
-        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk, public.acct, public.heartbeat");
+        await Exec(a.ConnectionString("native"), "CREATE PUBLICATION p FOR TABLE public.bulk, public.acct, public.heartbeat, public.bigrows");
         await Exec(b.ConnectionString("native"),
             $"CREATE SUBSCRIPTION s CONNECTION 'host=127.0.0.1 port={a.Port} user=postgres dbname=native' PUBLICATION p WITH (copy_data = false)");
 
         var options = new PgMultiMasterOptions
         {
-            Cluster = "bench", Tables = ["public.bulk", "public.acct", "public.heartbeat"],
+            Cluster = "bench", Tables = ["public.bulk", "public.acct", "public.heartbeat", "public.bigrows"],
             Nodes = [new() { Name = "a", ConnectionString = a.ConnectionString("pgmm") }, new() { Name = "b", ConnectionString = b.ConnectionString("pgmm") }],
         };
         await new ClusterInitializer(new ClusterTopology(options), NullLogger.Instance).InitAsync(CancellationToken.None);
@@ -278,6 +280,28 @@ internal sealed partial class Bench : IAsyncDisposable
         return result;
     }
 
+    /// <summary>
+    /// <paramref name="rows"/> rows of <paramref name="megabytes"/> MB, one per transaction, stored uncompressed: time to
+    /// apply, and the worker's peak memory. The worker runs with the heap limit .NET takes in the chart's pods (75 % of
+    /// the 512 MiB memory limit), as the memory budget is meant for.
+    /// </summary>
+    public async Task<Result> BigRowsAsync(int rows, int megabytes)
+    {
+        StopWorker();
+        await Exec(_a.ConnectionString("pgmm"), "TRUNCATE bigrows");
+        _worker = RunWorker(_configPath, "a", new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x18000000" });
+        await WaitSlotActiveAsync("bench_a_b");
+        await WaitUntilAsync(async () => await Scalar<long>(_b.ConnectionString("pgmm"), "SELECT count(*) FROM bigrows") == 0);
+        var cpuBefore = ProcessStats.CpuSeconds(_worker!.Id);
+        var clock = Stopwatch.StartNew();
+        for (var i = 1; i <= rows; i++)
+            await Exec(_a.ConnectionString("pgmm"), $"INSERT INTO bigrows VALUES ({i}, repeat(md5('{i}'), {megabytes} * 1024 * 1024 / 32))");
+        await WaitUntilAsync(async () => await Scalar<bool>(_b.ConnectionString("pgmm"), $"SELECT EXISTS (SELECT 1 FROM bigrows WHERE id = {rows})"));
+        return new Result($"{rows} rows of {megabytes} MB, one per transaction", "pgmm", rows, "rows", clock.Elapsed.TotalSeconds,
+            ProcessStats.CpuSeconds(_worker!.Id) - cpuBefore, ProcessStats.PeakRssMb(_worker!.Id))
+        { Note = "the worker ran with DOTNET_GCHeapHardLimit=384 MiB, as .NET sets it in a pod limited to 512 MiB" };
+    }
+
     private async Task<Result> TimedAsync(string workload, string system, string db, int rows, Func<Task> load,
         long? lastId = null, bool worker = false, double? note = null)
     {
@@ -317,9 +341,13 @@ internal sealed partial class Bench : IAsyncDisposable
     private void StartWorker() => _worker = RunWorker(_configPath, "a");
 
     /// <summary>A <c>pgmm run</c> process for <paramref name="node"/>, its warnings and errors relayed to stderr.</summary>
-    private static Process RunWorker(string config, string node, params string[] extraArgs)
+    private static Process RunWorker(string config, string node, params string[] extraArgs) =>
+        RunWorker(config, node, new Dictionary<string, string>(), extraArgs);
+
+    private static Process RunWorker(string config, string node, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "pgmm.dll"), "run", "--config", config, "--node", node, "--Logging:LogLevel:Default=Warning" }.Concat(extraArgs))
             psi.ArgumentList.Add(a);
         var worker = Process.Start(psi)!;

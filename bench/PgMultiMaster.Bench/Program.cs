@@ -1,7 +1,7 @@
 using PgMultiMaster.Bench;
 
 // Side-by-side replication benchmark: native logical replication vs PgMultiMaster, same servers, same settings.
-// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|mesh|all|floor] [--rows N] [--transactions N] [--big-rows N] [--rate N] [--clients N] [--seconds N] [--repeat N] [--out DIR]
+// Usage: dotnet run -c Release --project bench/PgMultiMaster.Bench -- [bulk|updates|lag|live|bigtx|bigrows|mesh|all|floor] [--rows N] [--transactions N] [--big-rows N] [--huge-rows N] [--mb N] [--rate N] [--clients N] [--seconds N] [--repeat N] [--out DIR]
 var scenario = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "all";
 int Arg(string name, int fallback) =>
     Array.IndexOf(args, name) is var i and >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], System.Globalization.CultureInfo.InvariantCulture) : fallback;
@@ -28,6 +28,7 @@ if (scenario is "updates" or "all") await Repeated(() => bench.UpdateBacklogAsyn
 if (scenario is "lag" or "all") results.AddRange(await bench.LagAsync(Arg("--rate", 500), TimeSpan.FromSeconds(Arg("--seconds", 10))));
 if (scenario is "live" or "all") results.AddRange(await bench.LiveUpdatesAsync(Arg("--clients", 4), TimeSpan.FromSeconds(Arg("--seconds", 10) * 2)));
 if (scenario is "bigtx" or "all") results.Add(await bench.BigTransactionAsync(Arg("--big-rows", 1_000_000)));
+if (scenario is "bigrows" or "all") results.Add(await bench.BigRowsAsync(Arg("--huge-rows", 50), Arg("--mb", 20)));
 // Last: it stops the two-node worker and adds a third server.
 if (scenario is "mesh" or "all") results.AddRange(await bench.MeshTpcbAsync(Arg("--clients", 2), TimeSpan.FromSeconds(Arg("--seconds", 10) * 2)));
 Report.Write(results, bench.Describe(), outDir);

@@ -70,6 +70,40 @@ public sealed class InitTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Init_refuses_a_database_that_is_not_utf8()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 1, init: false);
+        var ascii = mesh.Database + "_ascii";
+        await using (var conn = new NpgsqlConnection(servers["west"].ConnectionString("postgres")))
+        {
+            await conn.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {ascii} ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0", conn);
+            await create.ExecuteNonQueryAsync();
+        }
+        try
+        {
+            await using (var conn = new NpgsqlConnection(servers["west"].ConnectionString(ascii)))
+            {
+                await conn.OpenAsync();
+                await using var ddl = new NpgsqlCommand("CREATE TABLE public.t (id int PRIMARY KEY)", conn);
+                await ddl.ExecuteNonQueryAsync();
+            }
+            mesh.Options.Nodes.Add(new NodeOptions { Name = "west", ConnectionString = servers["west"].ConnectionString(ascii) });
+
+            var e = await Assert.ThrowsAsync<PrerequisiteException>(mesh.InitAsync);
+            Assert.Equal([$"node 'west': database \"{ascii}\" is encoded SQL_ASCII; PgMultiMaster needs UTF8 databases (text travels between the nodes as UTF-8 and must arrive unchanged)."],
+                e.Problems);
+        }
+        finally
+        {
+            await using var conn = new NpgsqlConnection(servers["west"].ConnectionString("postgres"));
+            await conn.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {ascii} WITH (FORCE)", conn);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
     public async Task Partitioned_tables_replicate_through_their_partitions_and_naming_the_parent_is_refused()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, """

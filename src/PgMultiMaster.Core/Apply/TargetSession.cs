@@ -39,6 +39,11 @@ internal sealed class TargetSession : IAsyncDisposable
     private readonly List<Queued> _queue = [];
     private int _queuedStatements;
 
+    // Row data held in _pending and in the queue: sent once it reaches half the link's byte budget (the other half is
+    // for what the receiver holds ahead).
+    private long _pendingBytes, _queuedBytes;
+    private long FlushBytes => _options.Apply.MaxBufferedBytes / 2;
+
     private sealed record Queued(TransactionBegin Begin, TransactionCommit Commit, List<object> Items, Action<ulong> OnCommitted);
 
     private const int MaxQueuedTransactions = 200;
@@ -174,8 +179,10 @@ internal sealed class TargetSession : IAsyncDisposable
         if (_queue.Count == 0) _queueStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         _queue.Add(new Queued(_currentBegin!, commit, [.. _pending], onCommitted));
         _queuedStatements += _pending.Count;
+        _queuedBytes += _pendingBytes;
         _pending.Clear();
-        if (_queue.Count >= MaxQueuedTransactions || _queuedStatements >= _options.Apply.BatchSize
+        _pendingBytes = 0;
+        if (_queue.Count >= MaxQueuedTransactions || _queuedStatements >= _options.Apply.BatchSize || _queuedBytes >= FlushBytes
             || System.Diagnostics.Stopwatch.GetElapsedTime(_queueStarted) > MaxQueueDelay)
             await FlushQueueAsync(ct).ConfigureAwait(false);
     }
@@ -188,7 +195,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         if (_queue.Count == 0) return;
         // The transaction being received keeps its own state while the queued ones are sent.
-        var pending = _pending.ToList();
+        var (pending, pendingBytes) = (_pending.ToList(), _pendingBytes);
         var (ts, lsn, begin) = (_ctx.CommitTimestamp, _ctx.CommitLsn, _currentBegin);
         _pending.Clear();
         try
@@ -258,9 +265,10 @@ internal sealed class TargetSession : IAsyncDisposable
         finally
         {
             _queue.Clear();
-            _queuedStatements = 0;
+            (_queuedStatements, _queuedBytes) = (0, 0);
             _pending.Clear();
             _pending.AddRange(pending);
+            _pendingBytes = pendingBytes;
             (_ctx.CommitTimestamp, _ctx.CommitLsn, _currentBegin) = (ts, lsn, begin);
         }
     }
@@ -342,7 +350,8 @@ internal sealed class TargetSession : IAsyncDisposable
             _pending.Add(change with { Kind = ChangeKind.Insert, Old = null });
         }
         else _pending.Add(change);
-        if (_pending.Count >= _options.Apply.BatchSize)
+        _pendingBytes += change.MemorySize;
+        if (_pending.Count >= _options.Apply.BatchSize || _pendingBytes >= FlushBytes)
         {
             await FlushQueueAsync(ct).ConfigureAwait(false);
             await FlushAsync(ct, Mode == ApplyMode.Optimistic).ConfigureAwait(false);
@@ -435,6 +444,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         Counters.AddRows(_tally);
         _pending.Clear();
+        _pendingBytes = 0;
         _begun = false;
         Mode = ApplyMode.Optimistic;
         Applied(commit);
@@ -444,6 +454,7 @@ internal sealed class TargetSession : IAsyncDisposable
     public async Task RollbackAsync()
     {
         _pending.Clear();
+        _pendingBytes = 0;
         _tally.Clear();
         if (!_begun) return;
         _begun = false;
@@ -467,6 +478,7 @@ internal sealed class TargetSession : IAsyncDisposable
     {
         var items = _pending.ToList();
         _pending.Clear();
+        _pendingBytes = 0;
         if (Mode == ApplyMode.Careful)
         {
             foreach (var item in items) await ApplyCarefullyAsync(item, ct).ConfigureAwait(false);

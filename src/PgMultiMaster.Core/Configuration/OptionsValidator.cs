@@ -71,6 +71,8 @@ public static partial class OptionsValidator
             errors.Add($"{s}:Apply:FeedbackInterval must be positive.");
         if (options.Apply.MaxRetryDelay <= TimeSpan.Zero)
             errors.Add($"{s}:Apply:MaxRetryDelay must be positive.");
+        if (options.Apply.MaxBufferedBytes < 1 << 20)
+            errors.Add($"{s}:Apply:MaxBufferedBytes {options.Apply.MaxBufferedBytes} must be at least 1048576 (1 MiB).");
         var m = options.Monitoring;
         foreach (var url in Urls(m))
             if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme != "http")

@@ -58,6 +58,12 @@ public sealed class ApplyOptions
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
+    /// Row data a link holds in memory at most (values counted as .NET strings, two bytes a character): what it has
+    /// received ahead of the target, and what waits to be sent in a batch. One row larger than this still passes, alone.
+    /// </summary>
+    public long MaxBufferedBytes { get; set; } = 64L << 20;
+
+    /// <summary>
     /// Apply with <c>session_replication_role = replica</c>, as PostgreSQL's own apply worker does:
     /// ordinary triggers and foreign-key checks do not fire twice for a replicated change.
     /// </summary>

@@ -11,24 +11,46 @@ namespace PgMultiMaster.Decoding;
 /// pgoutput messages read every column value through its own asynchronous call, which was the largest part of the
 /// worker's CPU under a bulk load (docs/performance.md). Format: PostgreSQL's "Logical Replication Message Formats".
 /// </summary>
-public sealed class ChangeDecoder
+/// <param name="isEcho">Whether a transaction replayed under this origin is one the link skips (echo): its changes are
+/// then not read at all, so a node's own huge rows coming back to it cost neither memory nor CPU.</param>
+public sealed class ChangeDecoder(Func<string, bool>? isEcho = null)
 {
     // Microseconds since 2000-01-01 (PostgreSQL's epoch) to DateTime ticks.
     private static readonly long PostgresEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
+
+    // Text is never silently altered: bytes that are not UTF-8 are an error, not a replacement character.
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     // A buffer grown for one huge row is given back afterwards, so memory stays flat.
     private const int InitialBufferSize = 8192, KeptBufferSize = 1 << 20;
 
     private readonly Dictionary<uint, RelationInfo> _relations = [];
     private byte[] _buffer = new byte[InitialBufferSize];
+    private bool _inEcho;
 
     /// <summary>Reads one message of the stream and decodes it; null for messages that carry nothing to apply.</summary>
     public async ValueTask<ReplicationEvent?> DecodeAsync(XLogDataMessage message, CancellationToken ct)
     {
         var length = checked((int)message.Data.Length);
         if (_buffer.Length < length) _buffer = new byte[Math.Max(length, _buffer.Length * 2)];
-        await message.Data.ReadExactlyAsync(_buffer.AsMemory(0, length), ct).ConfigureAwait(false);
-        var decoded = Decode(_buffer.AsSpan(0, length));
+        var read = 0;
+        if (_inEcho && length > 0)
+        {
+            // A change of a skipped transaction: what is left unread, Npgsql skips.
+            await message.Data.ReadExactlyAsync(_buffer.AsMemory(0, 1), ct).ConfigureAwait(false);
+            if (_buffer[0] is (byte)'I' or (byte)'U' or (byte)'D' or (byte)'T') return null;
+            read = 1;
+        }
+        await message.Data.ReadExactlyAsync(_buffer.AsMemory(read, length - read), ct).ConfigureAwait(false);
+        ReplicationEvent? decoded;
+        try
+        {
+            decoded = Decode(_buffer.AsSpan(0, length));
+        }
+        catch (Exception e) when (e is InvalidDataException or DecoderFallbackException)
+        {
+            throw new UndecodableMessageException((ulong)message.WalStart, e);
+        }
         if (_buffer.Length > KeptBufferSize) _buffer = new byte[InitialBufferSize];
         return decoded;
     }
@@ -38,19 +60,26 @@ public sealed class ChangeDecoder
     {
         var r = new Reader(message);
         var kind = (char)r.Byte();
+        if (_inEcho && kind is 'I' or 'U' or 'D' or 'T') return null; // skipped: see isEcho
         switch (kind)
         {
             case 'B':
             {
+                _inEcho = false;
                 var finalLsn = r.UInt64();
                 var timestamp = r.Timestamp();
                 return new TransactionBegin(finalLsn, timestamp, r.UInt32());
             }
             case 'O':
+            {
                 r.UInt64(); // the commit's position on the origin: not needed
-                return new TransactionOrigin(r.String());
+                var origin = new TransactionOrigin(r.String());
+                _inEcho = isEcho?.Invoke(origin.OriginName) ?? false;
+                return origin;
+            }
             case 'C':
             {
+                _inEcho = false;
                 r.Byte(); // flags, unused
                 var commitLsn = r.UInt64();
                 var endLsn = r.UInt64();
@@ -107,7 +136,7 @@ public sealed class ChangeDecoder
 
     private RelationInfo RelationOf(uint id) =>
         _relations.TryGetValue(id, out var r) ? r
-            : throw new InvalidOperationException($"pgoutput sent a change for relation {id} before describing it.");
+            : throw new InvalidDataException($"pgoutput sent a change for relation {id} before describing it.");
 
     private static RelationInfo ReadRelation(ref Reader r)
     {
@@ -176,7 +205,7 @@ public sealed class ChangeDecoder
         {
             var length = BinaryPrimitives.ReadInt32BigEndian(Take(4));
             if (length < 0) throw Cut(length);
-            return Encoding.UTF8.GetString(Take(length));
+            return Utf8.GetString(Take(length));
         }
 
         /// <summary>A name: UTF-8 up to a zero byte.</summary>
@@ -184,7 +213,7 @@ public sealed class ChangeDecoder
         {
             var end = _message[_at..].IndexOf((byte)0);
             if (end < 0) throw Cut(_message.Length - _at + 1);
-            var s = Encoding.UTF8.GetString(_message.Slice(_at, end));
+            var s = Utf8.GetString(_message.Slice(_at, end));
             _at += end + 1;
             return s;
         }

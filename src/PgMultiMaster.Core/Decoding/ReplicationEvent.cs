@@ -1,7 +1,11 @@
 namespace PgMultiMaster.Decoding;
 
 /// <summary>What the decoder hands on: immutable copies, safe to keep across awaits.</summary>
-public abstract record ReplicationEvent;
+public abstract record ReplicationEvent
+{
+    /// <summary>About what it holds in memory, for the byte budget of a link (<c>Apply:MaxBufferedBytes</c>).</summary>
+    public virtual long MemorySize => 64;
+}
 
 /// <param name="FinalLsn">LSN of the transaction's commit record.</param>
 public sealed record TransactionBegin(ulong FinalLsn, DateTime CommitTimestamp, uint Xid) : ReplicationEvent;
@@ -18,7 +22,19 @@ public enum ChangeKind : byte { Insert, Update, Delete }
 /// One row change. <see cref="Old"/> is the old key (or whole old row under REPLICA IDENTITY FULL) when the
 /// source sent one: always for deletes, for updates only when the key changed or identity is FULL.
 /// </summary>
-public sealed record RowChange(ChangeKind Kind, RelationInfo Relation, Cell[]? Old, Cell[]? New) : ReplicationEvent;
+public sealed record RowChange(ChangeKind Kind, RelationInfo Relation, Cell[]? Old, Cell[]? New) : ReplicationEvent
+{
+    /// <summary>Its values as .NET strings (two bytes a character) and a little more.</summary>
+    public override long MemorySize => 64 + SizeOf(Old) + SizeOf(New);
+
+    private static long SizeOf(Cell[]? row)
+    {
+        if (row is null) return 0;
+        long size = 0;
+        foreach (var cell in row) size += 24 + 2L * (cell.Text?.Length ?? 0);
+        return size;
+    }
+}
 
 public sealed record TableTruncate(IReadOnlyList<RelationInfo> Relations, bool Cascade, bool RestartIdentity) : ReplicationEvent;
 

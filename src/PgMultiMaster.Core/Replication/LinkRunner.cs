@@ -167,7 +167,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         // Until the link has confirmed what the source had written when it connected, it is catching up.
         Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
         // Received and decoded ahead of the apply side, so the stream is read while the target works.
-        var events = new StreamReceiver();
+        var events = new StreamReceiver(options.MaxBufferedBytes);
         using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0, () => events.Unhandled);
 
         var slot = new PgOutputReplicationSlot(link.SlotName);
@@ -187,7 +187,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         ulong current = 0;
         using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var receiving = events.RunAsync(source.StartLogicalReplication(slot, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom), replication),
-            new ChangeDecoder().DecodeAsync, streaming.Token);
+            new ChangeDecoder(_clusterOrigins.Contains).DecodeAsync, streaming.Token);
         try
         {
             var inTransaction = false;
@@ -282,6 +282,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         break;
                 }
             }
+        }
+        catch (UndecodableMessageException e)
+        {
+            throw new LinkStopException($"{e.Message}. The link stops rather than skip or alter it; restart the worker to read it again, " +
+                                        "and report it with the source's PostgreSQL version if it fails the same way", LinkState.Failed, e);
         }
         catch (TargetSession.OptimisticBatchException e) when (_replay.ModeOf(e.FinalLsn) == ApplyMode.Optimistic)
         {

@@ -8,11 +8,17 @@ namespace PgMultiMaster.Replication;
 /// Reads and decodes a link's replication stream on its own task, ahead of the apply loop, so the stream moves while
 /// the target works. Events are handed over in chunks: a chunk ends when the stream has nothing more for now, or at
 /// <see cref="ChunkSize"/> events, so a live load wakes the apply loop once per burst, not once per event.
-/// Single reader: the apply loop.
+/// Single reader: the apply loop. What waits is bounded in bytes too (<paramref name="maxBufferedBytes"/>): huge rows
+/// are received no faster than the target takes them.
 /// </summary>
-internal sealed class StreamReceiver
+internal sealed class StreamReceiver(long maxBufferedBytes = long.MaxValue)
 {
     private const int ChunkSize = 256;
+
+    // Bytes of the events received and not yet handled, and the apply side's signal that it handed some back.
+    private long _bufferedBytes;
+    private long _heldBytes;
+    private readonly SemaphoreSlim _room = new(0, 1);
 
     // At most 16 chunks of 256 events wait: memory stays flat however large a transaction is.
     private readonly Channel<Chunk> _chunks = Channel.CreateBounded<Chunk>(
@@ -67,6 +73,19 @@ internal sealed class StreamReceiver
                 }
                 if (!await next.ConfigureAwait(false)) break;
                 if (await decode(messages.Current, ct).ConfigureAwait(false) is not { } decoded) continue;
+                // Over the byte budget: hand on what is here and wait for the apply side to work through it. One event
+                // always passes, however large.
+                var size = decoded.MemorySize;
+                while (Volatile.Read(ref _bufferedBytes) > 0 && Volatile.Read(ref _bufferedBytes) + size > maxBufferedBytes)
+                {
+                    if (chunk.Count > 0)
+                    {
+                        await _chunks.Writer.WriteAsync(new Chunk(chunk, ThenIdle: false), ct).ConfigureAwait(false);
+                        chunk = [];
+                    }
+                    await _room.WaitAsync(ct).ConfigureAwait(false);
+                }
+                Interlocked.Add(ref _bufferedBytes, size);
                 Interlocked.Increment(ref _unhandled);
                 chunk.Add(decoded);
                 idleTold = false;
@@ -90,6 +109,13 @@ internal sealed class StreamReceiver
         {
             Interlocked.Decrement(ref _unhandled);
             _holding = false;
+            if (_heldBytes > 0)
+            {
+                Interlocked.Add(ref _bufferedBytes, -_heldBytes);
+                _heldBytes = 0;
+                // One signal is enough: the receiver checks the budget again when it wakes.
+                if (_room.CurrentCount == 0) _room.Release();
+            }
         }
         while (true)
         {
@@ -99,6 +125,7 @@ internal sealed class StreamReceiver
                 {
                     next = chunk.Events[_next++];
                     _holding = true;
+                    _heldBytes = next.MemorySize;
                     return true;
                 }
                 _current = null;
@@ -119,6 +146,7 @@ internal sealed class StreamReceiver
 
     /// <summary>Waits until <see cref="TryRead"/> has something: false once the stream has ended; throws the receiver's error.</summary>
     public ValueTask<bool> WaitToReadAsync(CancellationToken ct) => _chunks.Reader.WaitToReadAsync(ct);
+
 }
 
 /// <summary>In the received events: the stream has nothing more for now (the receiver waits for the network).</summary>

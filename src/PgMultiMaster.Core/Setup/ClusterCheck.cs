@@ -76,6 +76,8 @@ public static class ClusterCheck
             yield return $"node '{node}': wal_level is '{c.WalLevel}'; set wal_level = logical in postgresql.conf and restart the server.";
         if (!c.TrackCommitTimestamp)
             yield return $"node '{node}': track_commit_timestamp is off; set track_commit_timestamp = on and restart the server (conflict detection reads commit timestamps).";
+        if (c.Encoding != "UTF8")
+            yield return $"node '{node}': database \"{c.Database}\" is encoded {c.Encoding}; PgMultiMaster needs UTF8 databases (text travels between the nodes as UTF-8 and must arrive unchanged).";
 
         var ours = topology.LinksFrom(node).Select(l => l.SlotName).ToHashSet();
         var others = c.Slots.Count(s => !ours.Contains(s.Name));

@@ -161,6 +161,9 @@ public sealed class Mesh : IAsyncDisposable
         host.Dispose();
     }
 
+    /// <summary>Environment variables of every <c>pgmm run</c> process this mesh starts.</summary>
+    public Dictionary<string, string> WorkerEnvironment { get; } = [];
+
     /// <summary>Writes this cluster's configuration to a file and starts <c>pgmm run</c> for <paramref name="node"/>.</summary>
     public WorkerProcess StartWorkerProcess(string node, params string[] extraArgs)
     {
@@ -170,7 +173,7 @@ public sealed class Mesh : IAsyncDisposable
         var written = $"{path}.{Guid.NewGuid():N}";
         File.WriteAllText(written, JsonSerializer.Serialize(new { PgMultiMaster = Options }));
         File.Move(written, path, overwrite: true);
-        var worker = WorkerProcess.Start(path, node, extraArgs);
+        var worker = WorkerProcess.Start(path, node, WorkerEnvironment, extraArgs);
         _processes.Add(worker);
         return worker;
     }
@@ -185,9 +188,9 @@ public sealed class Mesh : IAsyncDisposable
         CatchUp.WaitAsync(Topology, timeout ?? TimeSpan.FromSeconds(90), CancellationToken.None);
 
     /// <summary>Waits until every link has caught up, then asserts that every replicated table is identical on every node.</summary>
-    public async Task<ClusterDiff> AssertConvergedAsync()
+    public async Task<ClusterDiff> AssertConvergedAsync(TimeSpan? timeout = null)
     {
-        await WaitForCatchUpAsync();
+        await WaitForCatchUpAsync(timeout);
         var diff = await ClusterDiff.ComputeAsync(Topology, CancellationToken.None);
         Assert.True(diff.AllMatch, "nodes differ:\n" + diff.Render());
         return diff;

@@ -11,9 +11,13 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     private WorkerProcess(Process process) => _process = process;
 
-    public static WorkerProcess Start(string configPath, string node, params string[] extraArgs)
+    public static WorkerProcess Start(string configPath, string node, params string[] extraArgs) =>
+        Start(configPath, node, new Dictionary<string, string>(), extraArgs);
+
+    public static WorkerProcess Start(string configPath, string node, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) psi.Environment[name] = value;
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "pgmm.dll"), "run", "--config", configPath, "--node", node }.Concat(extraArgs))
             psi.ArgumentList.Add(a);
         var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start pgmm");
@@ -39,6 +43,13 @@ public sealed class WorkerProcess : IAsyncDisposable
             await Task.Delay(50);
         }
     }
+    /// <summary>The most memory the process has held so far (VmHWM of /proc/PID/status), in bytes.</summary>
+    public long PeakResidentBytes()
+    {
+        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
+    }
+
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 

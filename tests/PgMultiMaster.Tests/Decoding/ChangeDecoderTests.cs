@@ -96,7 +96,7 @@ public sealed class ChangeDecoderTests
     {
         var decoder = new ChangeDecoder();
 
-        var unknownRelation = Assert.Throws<InvalidOperationException>(() => decoder.Decode(Msg('I').U32(77).Ch('N').Tuple("1").Bytes));
+        var unknownRelation = Assert.Throws<InvalidDataException>(() => decoder.Decode(Msg('I').U32(77).Ch('N').Tuple("1").Bytes));
         Assert.Contains("relation 77 before describing it", unknownRelation.Message);
 
         decoder.Decode(Relation(1, "public", "t", 'd'));
@@ -109,6 +109,36 @@ public sealed class ChangeDecoderTests
         var unknown = Assert.Throws<InvalidDataException>(() => decoder.Decode(Msg('S').U32(1).Bytes));
         Assert.Contains("unknown type 'S'", unknown.Message);
         Assert.Throws<InvalidDataException>(() => decoder.Decode([]));
+    }
+
+    [Fact]
+    public void Text_that_is_not_UTF8_is_an_error_never_a_replacement_character()
+    {
+        var decoder = new ChangeDecoder();
+        decoder.Decode(Relation(1, "public", "t", 'd'));
+        // 'Z', then 0xFC: ü in Latin-1, no UTF-8 at all (as a SQL_ASCII database would send it).
+        var latin1 = Msg('I').U32(1).Ch('N').U16(1).Ch('t').U32(2).Ch('Z').Ch('\u00FC').Bytes;
+        Assert.Throws<System.Text.DecoderFallbackException>(() => decoder.Decode(latin1));
+    }
+
+    [Fact]
+    public void Changes_of_a_transaction_the_link_skips_as_echo_are_not_read_and_relations_still_are()
+    {
+        var decoder = new ChangeDecoder(origin => origin == "pgmm_west");
+        decoder.Decode(Relation(1, "public", "t", 'd'));
+
+        decoder.Decode(Msg('B').U64(10).Time(Commit).U32(1).Bytes);
+        Assert.IsType<TransactionOrigin>(decoder.Decode(Msg('O').U64(5).Str("pgmm_west").Bytes));
+        Assert.Null(decoder.Decode(Msg('I').U32(1).Ch('N').Tuple("1", "a", "{}").Bytes));
+        // Even one that would not parse: it is not read.
+        Assert.Null(decoder.Decode(Msg('U').U32(1).Ch('X').Bytes));
+        Assert.IsType<RelationChanged>(decoder.Decode(Relation(2, "public", "u", 'd')));
+        Assert.IsType<TransactionCommit>(decoder.Decode(Msg('C').Ch('\0').U64(10).U64(20).Time(Commit).Bytes));
+
+        // The next transaction, of another origin, is read again.
+        decoder.Decode(Msg('B').U64(30).Time(Commit).U32(2).Bytes);
+        decoder.Decode(Msg('O').U64(6).Str("other_tool").Bytes);
+        Assert.IsType<RowChange>(decoder.Decode(Msg('I').U32(2).Ch('N').Tuple("1", "a", "{}").Bytes));
     }
 
     private const string Unchanged = "\0unchanged";
