@@ -61,6 +61,47 @@ public sealed class StreamReceiverTests
         Assert.False(stream.DisposedUnderPendingRead, "the stream was disposed while a read was still running");
     }
 
+    [Fact]
+    public async Task Rows_are_received_ahead_only_within_the_byte_budget_and_one_larger_row_still_passes()
+    {
+        var relation = new RelationInfo(1, "public", "t", ReplicaIdentity.Default, [new ColumnInfo("v", 25, false)]);
+        // Each event holds about 2 MB (a million characters); the budget takes two of them.
+        var row = new RowChange(ChangeKind.Insert, relation, null, [Cell.Of(new string('x', 1_000_000))]);
+        var stream = new NetworkLikeStream(10);
+        var receiver = new StreamReceiver(maxBufferedBytes: 2 * row.MemorySize + 100);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var run = receiver.RunAsync(stream, (_, _) => new ValueTask<ReplicationEvent?>(row), cts.Token);
+
+        // Nothing is read: the receiver stops at two rows (it would take all ten without the budget).
+        await WaitForAsync(() => receiver.Unhandled == 2, cts.Token);
+        await Task.Delay(200, cts.Token); // and stays there: a wait for something that must not happen
+        Assert.Equal(2, receiver.Unhandled);
+
+        // Handing one back makes room for the next: all ten arrive, in order, as the apply side reads.
+        var seen = 0;
+        while (seen < 10)
+        {
+            if (receiver.TryRead(out var next)) { if (next is RowChange) seen++; }
+            else await receiver.WaitToReadAsync(cts.Token);
+        }
+        Assert.True(receiver.Unhandled <= 2);
+
+        // A single row larger than the whole budget is not held back.
+        var huge = new StreamReceiver(maxBufferedBytes: row.MemorySize / 2);
+        var hugeRun = huge.RunAsync(new NetworkLikeStream(1), (_, _) => new ValueTask<ReplicationEvent?>(row), cts.Token);
+        ReplicationEvent? first;
+        while (!huge.TryRead(out first)) await huge.WaitToReadAsync(cts.Token);
+        Assert.Same(row, first);
+
+        await cts.CancelAsync();
+        await Task.WhenAll(run, hugeRun).WaitAsync(TimeSpan.FromSeconds(10));
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, CancellationToken ct)
+    {
+        while (!condition()) await Task.Delay(10, ct);
+    }
+
     /// <summary>
     /// Yields <c>count</c> messages at once, then a read that waits; cancelling ends that read a little later, as a
     /// socket read does. Disposing while it still runs is what crashes Npgsql's iterator; here it is recorded.
