@@ -70,6 +70,43 @@ public sealed class InitTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Init_refuses_two_nodes_on_one_server_and_one_database_listed_twice()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 2, init: false);
+        var second = mesh.Database + "_b";
+        await using (var conn = new NpgsqlConnection(servers["west"].ConnectionString("postgres")))
+        {
+            await conn.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {second}", conn);
+            await create.ExecuteNonQueryAsync();
+        }
+        try
+        {
+            await using (var conn = new NpgsqlConnection(servers["west"].ConnectionString(second)))
+            {
+                await conn.OpenAsync();
+                await using var ddl = new NpgsqlCommand("CREATE TABLE public.t (id int PRIMARY KEY)", conn);
+                await ddl.ExecuteNonQueryAsync();
+            }
+            mesh.Options.Nodes.Add(new NodeOptions { Name = "westb", ConnectionString = servers["west"].ConnectionString(second) });
+            mesh.Options.Nodes.Add(new NodeOptions { Name = "east2", ConnectionString = mesh.Node("east").ConnectionString });
+
+            var e = await Assert.ThrowsAsync<PrerequisiteException>(mesh.InitAsync);
+            Assert.Contains(e.Problems, p => p.StartsWith("nodes 'west' and 'westb' are databases of one server (system identifier ", StringComparison.Ordinal)
+                                             && p.EndsWith("give each node a server of its own.", StringComparison.Ordinal));
+            Assert.Contains(e.Problems, p => p.StartsWith("nodes 'east' and 'east2' are the same database (server ", StringComparison.Ordinal));
+            Assert.Equal(0L, await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"));
+        }
+        finally
+        {
+            await using var conn = new NpgsqlConnection(servers["west"].ConnectionString("postgres"));
+            await conn.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {second} WITH (FORCE)", conn);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
+
+    [Fact]
     public async Task Init_refuses_a_database_that_is_not_utf8()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 1, init: false);

@@ -45,6 +45,17 @@ public static partial class OptionsValidator
             }
         }
 
+        // Names are joined with '_', which names may also contain: two links must never make the same slot name.
+        var slots = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var source in options.Nodes.Where(n => NamePattern().IsMatch(n.Name)))
+            foreach (var target in options.Nodes.Where(n => n != source && NamePattern().IsMatch(n.Name)))
+            {
+                var slot = $"{options.Cluster}_{source.Name}_{target.Name}";
+                if (slots.TryGetValue(slot, out var other))
+                    errors.Add($"{s}:Nodes: the links {other} and {source.Name}->{target.Name} would both use the slot {slot}; rename one of the nodes.");
+                else slots[slot] = $"{source.Name}->{target.Name}";
+            }
+
         if (requireNode)
         {
             if (string.IsNullOrWhiteSpace(options.Node))

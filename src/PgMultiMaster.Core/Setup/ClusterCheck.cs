@@ -49,6 +49,7 @@ public static class ClusterCheck
         }
         if (catalogs.Count < options.Nodes.Count)
             return new Result(problems, []);
+        problems.AddRange(SharedServers(catalogs));
 
         var tables = ResolveTables(options, catalogs, problems);
         var replicated = tables.Select(t => (t.Schema, t.Name)).ToHashSet();
@@ -92,6 +93,25 @@ public static class ClusterCheck
                          $"({links} for the links from '{node}' + {others} already used by others).";
         if (c.MaxWalSenders < links)
             yield return $"node '{node}': max_wal_senders is {c.MaxWalSenders} but at least {links} are needed (one per link from '{node}').";
+    }
+
+    /// <summary>
+    /// Two nodes must be two servers: a database listed twice would replicate into itself, and replication origins
+    /// belong to a whole server, so two target databases of one server would share the origin of every source (one of
+    /// their links then waits forever for the other's, and progress is mixed up).
+    /// </summary>
+    private static IEnumerable<string> SharedServers(Dictionary<string, NodeCatalog> catalogs)
+    {
+        foreach (var server in catalogs.GroupBy(c => c.Value.SystemId.System).Where(g => g.Count() > 1))
+        {
+            var nodes = server.ToList();
+            for (var i = 0; i < nodes.Count; i++)
+                for (var j = i + 1; j < nodes.Count; j++)
+                    yield return nodes[i].Value.SystemId == nodes[j].Value.SystemId
+                        ? $"nodes '{nodes[i].Key}' and '{nodes[j].Key}' are the same database (server {server.Key}, database \"{nodes[i].Value.Database}\"): list each database once."
+                        : $"nodes '{nodes[i].Key}' and '{nodes[j].Key}' are databases of one server (system identifier {server.Key}): replication origins " +
+                          "belong to a whole server, so their links would share them; give each node a server of its own.";
+        }
     }
 
     private static List<ReplicatedTable> ResolveTables(PgMultiMasterOptions options, Dictionary<string, NodeCatalog> catalogs, List<string> problems)

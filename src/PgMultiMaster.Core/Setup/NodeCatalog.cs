@@ -27,8 +27,10 @@ public sealed record CatalogTable(
 /// <param name="Publications">Every publication of the database.</param>
 /// <param name="HasCatalog">The pgmm schema exists (init ran before).</param>
 /// <param name="Encoding">The database's encoding (server_encoding).</param>
+/// <param name="SystemId">The server's system identifier and the database's oid: the same pair is the same database.</param>
 public sealed record NodeCatalog(
     int ServerVersion, string WalLevel, bool TrackCommitTimestamp, int MaxReplicationSlots, int MaxWalSenders, string Encoding,
+    (string System, uint Database) SystemId,
     IReadOnlyList<(string Name, string Plugin, string Database)> Slots, string Database, RoleRights Rights,
     IReadOnlyList<string> Publications, bool HasCatalog, IReadOnlyDictionary<string, string> ClaimedAs, IReadOnlyList<CatalogTable> Tables)
 {
@@ -42,6 +44,8 @@ public sealed record NodeCatalog(
                    pg_catalog.current_setting('track_commit_timestamp') = 'on',
                    pg_catalog.current_setting('max_replication_slots')::int, pg_catalog.current_setting('max_wal_senders')::int,
                    pg_catalog.current_setting('server_encoding'),
+                   (SELECT system_identifier::text FROM pg_catalog.pg_control_system()),
+                   (SELECT oid FROM pg_database WHERE datname = pg_catalog.current_database()),
                    ARRAY(SELECT slot_name::text FROM pg_replication_slots ORDER BY 1),
                    ARRAY(SELECT coalesce(plugin::text, '') FROM pg_replication_slots ORDER BY slot_name),
                    ARRAY(SELECT coalesce(database::text, '') FROM pg_replication_slots ORDER BY slot_name),
@@ -52,12 +56,12 @@ public sealed record NodeCatalog(
         {
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await r.ReadAsync(ct).ConfigureAwait(false);
-            var names = r.GetFieldValue<string[]>(6);
-            var plugins = r.GetFieldValue<string[]>(7);
-            var databases = r.GetFieldValue<string[]>(8);
-            catalog = new NodeCatalog(r.GetInt32(0), r.GetString(1), r.GetBoolean(2), r.GetInt32(3), r.GetInt32(4), r.GetString(5),
-                names.Select((n, i) => (n, plugins[i], databases[i])).ToList(), r.GetString(9), rights,
-                r.GetFieldValue<string[]>(10), r.GetBoolean(11), new Dictionary<string, string>(), []);
+            var names = r.GetFieldValue<string[]>(8);
+            var plugins = r.GetFieldValue<string[]>(9);
+            var databases = r.GetFieldValue<string[]>(10);
+            catalog = new NodeCatalog(r.GetInt32(0), r.GetString(1), r.GetBoolean(2), r.GetInt32(3), r.GetInt32(4), r.GetString(5), (r.GetString(6), r.GetFieldValue<uint>(7)),
+                names.Select((n, i) => (n, plugins[i], databases[i])).ToList(), r.GetString(11), rights,
+                r.GetFieldValue<string[]>(12), r.GetBoolean(13), new Dictionary<string, string>(), []);
         }
 
         var claimed = new Dictionary<string, string>();

@@ -152,4 +152,14 @@ public sealed class OptionsValidatorTests
         Assert.DoesNotContain("SecretHalf", error, StringComparison.Ordinal);
         Assert.DoesNotContain("first", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Node_names_whose_links_would_share_a_slot_name_are_refused_naming_both_links()
+    {
+        var o = Valid();
+        o.Nodes = [new() { Name = "a_b", ConnectionString = "Host=a" }, new() { Name = "c", ConnectionString = "Host=b" },
+                   new() { Name = "a", ConnectionString = "Host=c" }, new() { Name = "b_c", ConnectionString = "Host=d" }];
+        Assert.Contains("PgMultiMaster:Nodes: the links a_b->c and a->b_c would both use the slot pgmm_a_b_c; rename one of the nodes.",
+            OptionsValidator.Validate(o, requireNode: false));
+    }
 }

@@ -9,7 +9,7 @@ public sealed class RightsCheckTests
         MissingOriginFunctions: [], CanSetReplicaRole: true, CanCreate: true, ForeignCatalog: []);
 
     private static NodeCatalog Catalog(RoleRights rights, bool hasCatalog = false, string[]? publications = null) =>
-        new(150000, "logical", true, 10, 10, "UTF8", [], "app", rights, publications ?? [], hasCatalog, new Dictionary<string, string>(), []);
+        new(150000, "logical", true, 10, 10, "UTF8", ("1", 1), [], "app", rights, publications ?? [], hasCatalog, new Dictionary<string, string>(), []);
 
     private static PgMultiMasterOptions Options() => new()
     {
