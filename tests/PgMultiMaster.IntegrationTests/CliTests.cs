@@ -1,3 +1,4 @@
+using Npgsql;
 using System.Text.Json;
 using PgMultiMaster.IntegrationTests.Harness;
 using Xunit.Abstractions;
@@ -146,5 +147,59 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
         Assert.True(code == 1, $"exit code {code}:\n{worker.Output}");
         Assert.Contains("has no function public.nowhere(local jsonb, remote jsonb, conflict_type text)", worker.Output);
         Assert.Contains("every link stopped for good", worker.Output);
+    }
+
+    [Fact]
+    public async Task The_demo_never_takes_over_a_folder_it_did_not_create()
+    {
+        var dir = TempDir();
+        var precious = Path.Combine(dir, "precious.txt");
+        await File.WriteAllTextAsync(precious, "mine");
+        var owner = File.GetUnixFileMode(dir);
+
+        var (code, text) = await Pgmm(dir, "demo", "--seconds", "1", "--dir", dir);
+        Assert.Equal(2, code);
+        Assert.Contains($"--dir {dir} already exists: give a path that does not exist yet", text);
+        Assert.Equal("mine", await File.ReadAllTextAsync(precious));
+        Assert.Equal(owner, File.GetUnixFileMode(dir));
+        Assert.Equal(["precious.txt"], Directory.GetFileSystemEntries(dir).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task Servers_the_demo_keeps_running_need_the_password_it_wrote_for_its_user_only()
+    {
+        var dir = Path.Combine(TempDir(), "demo");
+        var (code, text) = await Pgmm(Path.GetTempPath(), "demo", "--seconds", "1", "--port", "0", "--keep", "--dir", dir);
+        try
+        {
+            Assert.True(code == 0, text);
+            var port = int.Parse(System.Text.RegularExpressions.Regex.Match(text, @"-p (\d+) -U postgres demo").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            var password = Path.Combine(dir, "postgres.password");
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(password));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dir, "appsettings.json")));
+
+            // Any local user over TCP, without the password: refused.
+            await using (var anyone = new NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=demo;Timeout=10"))
+                // The server asks for a password (SCRAM); trust would have let the connection in.
+                Assert.Contains("password", Assert.IsAssignableFrom<NpgsqlException>(await Record.ExceptionAsync(() => anyone.OpenAsync())).Message);
+            await using var owner = new NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=demo;Timeout=10;Password={await File.ReadAllTextAsync(password)}");
+            await owner.OpenAsync();
+            Assert.DoesNotContain(await File.ReadAllTextAsync(password), text);
+        }
+        finally
+        {
+            foreach (var node in new[] { "east", "west", "north" })
+                if (Directory.Exists(Path.Combine(dir, node))) await StopServerAsync(Path.Combine(dir, node));
+        }
+    }
+
+    private static async Task StopServerAsync(string dataDir)
+    {
+        var pgCtl = Path.Combine(PgMultiMaster.LocalServers.PostgresBinaries.Find(), "pg_ctl");
+        var psi = Environment.IsPrivilegedProcess ? new System.Diagnostics.ProcessStartInfo("runuser", ["-u", "postgres", "--", pgCtl])
+            : new System.Diagnostics.ProcessStartInfo(pgCtl);
+        foreach (var a in new[] { "-D", dataDir, "-m", "fast", "-w", "stop" }) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        await p.WaitForExitAsync();
     }
 }

@@ -45,20 +45,25 @@ public sealed class LocalPostgresServer : IAsyncDisposable
     /// </summary>
     public bool SuperuserOverSocket { get; init; }
 
+    /// <summary>The superuser's password; null: the server trusts every local connection (tests only).</summary>
+    public string? SuperuserPassword { get; private init; }
+
     /// <summary>Connection string for <paramref name="database"/> as the superuser <c>postgres</c>.</summary>
     public string ConnectionString(string database = "postgres") =>
         new NpgsqlConnectionStringBuilder
         {
-            Host = SuperuserOverSocket ? DataDir : "127.0.0.1", Port = Port, Username = "postgres", Database = database,
+            Host = SuperuserOverSocket ? DataDir : "127.0.0.1", Port = Port, Username = "postgres", Password = SuperuserPassword, Database = database,
             Pooling = true, MaxPoolSize = 20, Timeout = 15, CommandTimeout = 120,
         }.ConnectionString;
 
     /// <summary>initdb a fresh data folder under <paramref name="rootDir"/> and start the server.</summary>
     /// <param name="files">Files to write into the data folder before the first start (e.g. pg_hba.conf, TLS
     /// certificates and keys), readable by the server's user only.</param>
+    /// <param name="superuserPassword">Every connection needs it (scram-sha-256), local ones too; without one the server
+    /// trusts every local connection, which only a throwaway test server may.</param>
     public static async Task<LocalPostgresServer> StartNewAsync(
         string name, string rootDir, string? binDir = null, IEnumerable<string>? extraSettings = null, CancellationToken ct = default,
-        IReadOnlyDictionary<string, string>? files = null, bool superuserOverSocket = false)
+        IReadOnlyDictionary<string, string>? files = null, bool superuserOverSocket = false, string? superuserPassword = null)
     {
         binDir ??= PostgresBinaries.Find();
         var runAs = Environment.IsPrivilegedProcess ? UnprivilegedUser() : null;
@@ -66,8 +71,29 @@ public sealed class LocalPostgresServer : IAsyncDisposable
         Directory.CreateDirectory(rootDir);
         if (runAs is not null) await ChownAsync(runAs, rootDir, ct).ConfigureAwait(false);
 
-        var server = new LocalPostgresServer(name, binDir, dataDir, runAs, [.. DefaultSettings, .. extraSettings ?? []], superuserOverSocket);
-        await server.RunAsync("initdb", ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"], ct).ConfigureAwait(false);
+        var server = new LocalPostgresServer(name, binDir, dataDir, runAs, [.. DefaultSettings, .. extraSettings ?? []], superuserOverSocket)
+        {
+            SuperuserPassword = superuserPassword,
+        };
+        if (superuserPassword is null)
+            await server.RunAsync("initdb", ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"], ct).ConfigureAwait(false);
+        else
+        {
+            // initdb reads the password from a file; it lives only as long as initdb runs.
+            var pwfile = Path.Combine(rootDir, $".{name}.pw");
+            await File.WriteAllTextAsync(pwfile, superuserPassword, ct).ConfigureAwait(false);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(pwfile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (runAs is not null) await ChownAsync(runAs, pwfile, ct).ConfigureAwait(false);
+            try
+            {
+                await server.RunAsync("initdb", ["-D", dataDir, "-A", "scram-sha-256", "--pwfile", pwfile, "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"], ct)
+                    .ConfigureAwait(false);
+            }
+            finally
+            {
+                File.Delete(pwfile);
+            }
+        }
         foreach (var (file, content) in files ?? new Dictionary<string, string>())
         {
             var path = Path.Combine(dataDir, file);

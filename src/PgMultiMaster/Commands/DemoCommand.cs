@@ -41,7 +41,13 @@ internal static class DemoCommand
         var seconds = int.TryParse(config["Demo:Seconds"], out var s) && s > 0 ? s : 10;
         var keep = args.Has("--keep");
         var port = int.TryParse(config["Demo:Port"], out var p) && p is >= 0 and < 65536 ? p : 9478;
-        var root = config["Demo:Dir"] ?? Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Environment.ProcessId}");
+        // The demo only ever works in, re-owns (as root, for the servers' user) and removes a folder it created itself.
+        var root = config["Demo:Dir"] is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Guid.NewGuid():N}"[..30]);
+        if (Directory.Exists(root) || File.Exists(root))
+            throw new CliException($"--dir {root} already exists: give a path that does not exist yet; the demo creates it (and removes it at the end unless --keep).");
+        Directory.CreateDirectory(root);
+        // Every connection needs this password: no other local user reaches the servers, kept running with --keep or not.
+        var password = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
 
         string binDir;
         try { binDir = PostgresBinaries.Find(); }
@@ -53,7 +59,7 @@ internal static class DemoCommand
         try
         {
             foreach (var name in NodeNames)
-                servers.Add(await LocalPostgresServer.StartNewAsync(name, root, binDir, ct: ct));
+                servers.Add(await LocalPostgresServer.StartNewAsync(name, root, binDir, ct: ct, superuserPassword: password));
 
             var options = new PgMultiMasterOptions { Cluster = "demo", Tables = ["public.*"], InsertOnlyTables = ["public.audit_log"] };
             foreach (var server in servers)
@@ -65,10 +71,15 @@ internal static class DemoCommand
                 await using (var ddl = new NpgsqlCommand(Schema, conn))
                     await ddl.ExecuteNonQueryAsync(ct);
                 options.Nodes.Add(new NodeOptions { Name = server.Name, ConnectionString = server.ConnectionString("demo") });
-                Console.WriteLine($"  node {server.Name}: {server.ConnectionString("demo")}");
+                Console.WriteLine($"  node {server.Name}: 127.0.0.1:{server.Port}, database demo");
             }
+            // It holds the password: readable by the user who ran the demo only.
             var configPath = Path.Combine(root, "appsettings.json");
             await File.WriteAllTextAsync(configPath, JsonSerializer.Serialize(new { PgMultiMaster = options }, new JsonSerializerOptions { WriteIndented = true }), ct);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(configPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            var passwordPath = Path.Combine(root, "postgres.password");
+            await File.WriteAllTextAsync(passwordPath, password, ct);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(passwordPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
             var topology = new ClusterTopology(options);
             using (var loggers = Logging.Console(LogLevel.Warning))
@@ -115,9 +126,10 @@ internal static class DemoCommand
             if (keep)
             {
                 Console.WriteLine();
-                Console.WriteLine($"--keep: the servers keep running (data under {root}). Connect with e.g.");
+                Console.WriteLine($"--keep: the servers keep running (data under {root}); the password of their user postgres is in");
+                Console.WriteLine($"{passwordPath} (readable by you only). Connect with e.g.");
                 foreach (var server in servers)
-                    Console.WriteLine($"  psql -h 127.0.0.1 -p {server.Port} -U postgres demo      # {server.Name}");
+                    Console.WriteLine($"  PGPASSWORD=$(cat {passwordPath}) psql -h 127.0.0.1 -p {server.Port} -U postgres demo      # {server.Name}");
                 Console.WriteLine($"Run a worker: pgmm run --config {configPath} --node east");
                 Console.WriteLine($"Stop the servers: pg_ctl -D {root}/<node> stop  (as the user that owns {root})");
             }
