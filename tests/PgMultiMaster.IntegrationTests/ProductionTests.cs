@@ -116,7 +116,8 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
             await prod.Mesh.AdminExecAsync(node, """
                 ALTER FUNCTION pgmm.record_tombstone() SECURITY INVOKER RESET search_path;
                 GRANT EXECUTE ON FUNCTION pgmm.record_tombstone() TO PUBLIC;
-                DELETE FROM pgmm.schema_version WHERE version = 4;
+                DROP TABLE pgmm.slot_progress;
+                DELETE FROM pgmm.schema_version WHERE version >= 4;
                 """);
         var e = await Assert.ThrowsAsync<PostgresException>(() => Mesh.ExecOnAsync(prod.AppConnectionString("east"), "DELETE FROM accounts WHERE id = 1"));
         Assert.Equal("42501", e.SqlState); // permission denied for schema pgmm: the bug version 4 fixes
