@@ -17,6 +17,9 @@ internal static partial class Log
     [LoggerMessage(103, LogLevel.Information, "Link {Link}: stopped")]
     public static partial void LinkStopped(ILogger logger, string link);
 
+    [LoggerMessage(104, LogLevel.Critical, "Link {Link}: stopped ({State}) until an operator acts: {Error}")]
+    public static partial void LinkHalted(ILogger logger, string link, string state, string error);
+
     [LoggerMessage(200, LogLevel.Warning, "Link {Link}: no right to SET session_replication_role on node '{Node}'; applying with triggers and foreign keys active")]
     public static partial void ReplicaRoleDenied(ILogger logger, string link, string node);
 

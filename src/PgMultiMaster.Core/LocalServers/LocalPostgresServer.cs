@@ -123,6 +123,17 @@ public sealed class LocalPostgresServer : IAsyncDisposable
         IsRunning = false;
     }
 
+    /// <summary>
+    /// A crash: <c>pg_ctl stop -m immediate</c> ends every server process at once, with no checkpoint and nothing
+    /// flushed. The next start runs crash recovery from the WAL, and only what was flushed to it survives.
+    /// </summary>
+    public async Task CrashAsync(CancellationToken ct = default)
+    {
+        if (!IsRunning) return;
+        await RunAsync("pg_ctl", ["-D", DataDir, "-m", "immediate", "-w", "-t", "60", "stop"], ct).ConfigureAwait(false);
+        IsRunning = false;
+    }
+
     public async Task<NpgsqlConnection> OpenAsync(string database = "postgres", CancellationToken ct = default)
     {
         var conn = new NpgsqlConnection(ConnectionString(database));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Npgsql;
 using PgMultiMaster.Configuration;
+using PgMultiMaster.Progress;
 using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
 
@@ -31,18 +32,25 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm status", ct).ConfigureAwait(false);
             var slots = await ReadSlotsAsync(conn, node.Name, ct).ConfigureAwait(false);
+            var facts = await SlotRecord.ReadAsync(conn, topology.LinksFrom(node.Name).Select(l => l.SlotName).ToList(), ct).ConfigureAwait(false);
             var (startedAt, seenAt, age, report) = await ReadReportAsync(conn, node.Name, ct).ConfigureAwait(false);
             var up = live is not null || age < StaleAfter;
             var links = topology.LinksFrom(node.Name).Select(l =>
             {
                 slots.TryGetValue(l.Target.Name, out var slot);
+                // From the source alone, with or without a worker: a slot dropped or invalidated is lost.
+                var lost = facts.TryGetValue(l.SlotName, out var f) ? ResumeCheck.Lost(l, f) : null;
                 var reported = (live ?? (up ? report?.Links : null))?.FirstOrDefault(x => x?.Target == l.Target.Name);
                 if (reported is not null)
-                    return reported with { LagBytes = slot?.LagBytes ?? reported.LagBytes, WalRetainedBytes = slot?.Retained ?? reported.WalRetainedBytes };
-                var why = slot is null ? $"slot {l.SlotName} is missing on {node.Name}: run pgmm init"
-                    : seenAt is null ? $"the worker of {node.Name} has not reported" : $"the worker of {node.Name} last reported at {seenAt:u}";
+                    return reported with
+                    {
+                        LagBytes = slot?.LagBytes ?? reported.LagBytes, WalRetainedBytes = slot?.Retained ?? reported.WalRetainedBytes,
+                        State = lost is null ? reported.State : "slot_lost", LastError = lost ?? reported.LastError,
+                    };
+                var why = lost ?? (slot is null ? $"slot {l.SlotName} is missing on {node.Name}: run pgmm init"
+                    : seenAt is null ? $"the worker of {node.Name} has not reported" : $"the worker of {node.Name} last reported at {seenAt:u}");
                 var old = report?.Links?.FirstOrDefault(x => x?.Target == l.Target.Name);
-                return new LinkView(node.Name, l.Target.Name, "down", slot?.LagBytes, null, slot?.Retained, null, slot?.Confirmed,
+                return new LinkView(node.Name, l.Target.Name, lost is null ? "down" : "slot_lost", slot?.LagBytes, null, slot?.Retained, null, slot?.Confirmed,
                     old?.TransactionsApplied ?? 0, old?.RowsApplied ?? 0, old?.Conflicts ?? 0, old?.Parked ?? 0, old?.Retries ?? 0, why, seenAt);
             }).ToList();
 

@@ -67,7 +67,7 @@ public static class HttpEndpoints
     /// <summary>Why a link is not ready, or null when it is streaming (or catching up) within the lag bounds.</summary>
     public static string? NotReady(LinkStatus s, LinkState state, Configuration.MonitoringOptions bounds)
     {
-        if (state is not (LinkState.Streaming or LinkState.CatchingUp)) return $"link is {LinkStatus.NameOf(state)}" + (s.LastError is null ? "" : $": {s.LastError}");
+        if (state is not (LinkState.Streaming or LinkState.CatchingUp)) return $"link is {LinkStatus.NameOf(state)}" + (s.Problem(state) is { } why ? $": {why}" : "");
         if (s.Lag > bounds.MaxLag) return $"lag {s.Lag.Value.TotalSeconds:0.#} s exceeds Monitoring:MaxLag {bounds.MaxLag.TotalSeconds:0.#} s";
         if (s.LagBytes > bounds.MaxLagBytes) return $"lag {s.LagBytes} bytes exceeds Monitoring:MaxLagBytes {bounds.MaxLagBytes}";
         return null;

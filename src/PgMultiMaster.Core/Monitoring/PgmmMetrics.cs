@@ -32,7 +32,7 @@ public sealed class PgmmMetrics
                 var current = s.StateName; // read once: exactly one state is 1 even while it changes
                 return LinkStatus.StateNames.Select(state => new Measurement<int>(current == state ? 1 : 0, Tags(s, ("state", state))));
             }),
-            description: "1 for the link's current state (starting, streaming, catching_up, holding, backing_off, down), 0 for the others.");
+            description: "1 for the link's current state (starting, streaming, catching_up, holding, backing_off, down, slot_lost), 0 for the others.");
         meter.CreateObservableCounter("pgmm_link_retries", () => PerLink(links, s => (long?)s.Retries),
             description: "Times the link failed and reconnected.");
         meter.CreateObservableCounter("pgmm_transactions_applied", () => PerLink(links, s => (long?)s.TransactionsApplied),

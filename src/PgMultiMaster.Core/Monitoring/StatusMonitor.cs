@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
+using PgMultiMaster.Progress;
 using PgMultiMaster.Replication;
 using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
@@ -32,10 +33,13 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
 
     public IReadOnlyList<LinkView> Links() => links.Select(l => View(l.Status)).ToList();
 
-    public static LinkView View(LinkStatus s) => new(
-        s.Source, s.Target, s.StateName, s.LagBytes, s.Lag?.TotalSeconds, s.WalRetainedBytes, s.ClockSkew.TotalSeconds,
-        s.ConfirmedLsn == 0 ? null : new NpgsqlLogSequenceNumber(s.ConfirmedLsn).ToString(),
-        s.TransactionsApplied, s.RowsApplied, s.Conflicts, s.Parked, s.Retries, s.LastError, s.LastErrorAt);
+    public static LinkView View(LinkStatus s)
+    {
+        var state = s.State; // read once: it changes under our feet
+        return new(s.Source, s.Target, LinkStatus.NameOf(state), s.LagBytes, s.Lag?.TotalSeconds, s.WalRetainedBytes, s.ClockSkew.TotalSeconds,
+            s.ConfirmedLsn == 0 ? null : new NpgsqlLogSequenceNumber(s.ConfirmedLsn).ToString(),
+            s.TransactionsApplied, s.RowsApplied, s.Conflicts, s.Parked, s.Retries, s.Problem(state), s.LastErrorAt);
+    }
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -74,6 +78,10 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
     private async Task PollOnceAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         var slots = links.ToDictionary(l => topology.SlotName(l.Status.Source, l.Status.Target), l => l.Status);
+        // A slot dropped or invalidated is lost whatever the link is doing: seen here even while the link cannot get
+        // as far as its own check (its target is down, say).
+        var facts = await SlotRecord.ReadAsync(conn, slots.Keys, ct).ConfigureAwait(false);
+        var lost = links.ToDictionary(l => l.Status, l => facts.TryGetValue(l.Link.SlotName, out var slot) ? ResumeCheck.Lost(l.Link, slot) : null);
         await using (var cmd = new NpgsqlCommand(
             """
             SELECT pg_catalog.pg_current_wal_lsn(), s.slot_name, s.confirmed_flush_lsn, s.restart_lsn,
@@ -99,12 +107,12 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
                 status.Measured = new LinkMeasurement(
                     end > confirmed ? (long)(end - confirmed) : 0,
                     LagOf(status, end, confirmed, now),
-                    r.IsDBNull(3) ? null : (long)(end - Math.Min(end, (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(3))));
+                    r.IsDBNull(3) ? null : (long)(end - Math.Min(end, (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(3))), lost[status]);
             }
             // A link whose slot is gone has no lag to report.
             foreach (var l in links.Where(l => !seen.Contains(l.Status)))
             {
-                l.Status.Measured = LinkMeasurement.Unknown;
+                l.Status.Measured = LinkMeasurement.Unknown with { SlotLost = lost[l.Status] };
                 _unconfirmed[l.Status.Name].Clear();
             }
         }

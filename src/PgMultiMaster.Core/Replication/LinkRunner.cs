@@ -25,6 +25,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
 {
     public LinkStatus Status { get; } = new() { Source = link.Source.Name, Target = link.Target.Name };
 
+    public Link Link => link;
+
     // Which transactions are received again after a failure, and how they are applied then.
     private readonly ReplayPlan _replay = new();
 
@@ -108,7 +110,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             Status.State = e.State;
             Status.LastError = ErrorText.Of(e);
             Status.LastErrorAt = time.GetUtcNow();
-            Log.LinkAuthFailed(logger, link.ToString(), e.Message);
+            Log.LinkHalted(logger, link.ToString(), LinkStatus.NameOf(e.State), e.Message);
         }
         catch (ConfigurationException e)
         {
@@ -145,7 +147,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     }
 
     private static bool IsExpected(Exception e) =>
-        e is NpgsqlException or SchemaMismatchException or TimeoutException or ReplayException or System.Net.Sockets.SocketException;
+        e is NpgsqlException or SchemaMismatchException or TimeoutException or ReplayException or System.Net.Sockets.SocketException
+            or SlotRecord.NotInitializedException;
 
     private static bool IsAuthFailure(Exception e) => e is PostgresException p && p.SqlState.StartsWith("28", StringComparison.Ordinal);
 
@@ -160,6 +163,18 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
         var resumeFrom = target.Progress;
 
+        // A link resumes only where it can prove the slot still holds everything the target lacks (ADR 0013).
+        await using var record = await Connecting(link.Source, () => SlotRecord.OpenAsync(link, ct)).ConfigureAwait(false);
+        var slotFacts = await record.ReadAsync(ct).ConfigureAwait(false);
+        var (verdict, why) = ResumeCheck.Decide(link, slotFacts, resumeFrom);
+        switch (verdict)
+        {
+            case ResumeVerdict.SlotLost: throw new LinkStopException(why!, LinkState.SlotLost);
+            case ResumeVerdict.Gap or ResumeVerdict.SourceBehind: throw new LinkStopException(why!);
+            case ResumeVerdict.NotCreated: throw new SlotRecord.NotInitializedException(why!);
+        }
+        if (slotFacts.RecordedApplied is null) await record.EnsureAsync(ct).ConfigureAwait(false);
+
         await using var source = new LogicalReplicationConnection(
             ConnectionStrings.ForReplication(link.Source.ConnectionString, $"pgmm stream {link}"));
         source.WalReceiverStatusInterval = options.FeedbackInterval;
@@ -168,7 +183,18 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
         // Received and decoded ahead of the apply side, so the stream is read while the target works.
         var events = new StreamReceiver(options.MaxBufferedBytes);
-        using var feedback = new FeedbackGate(source, options.FeedbackInterval, 0, () => events.Unhandled);
+        using var feedback = new FeedbackGate(options.FeedbackInterval, slotFacts.ConfirmedFlush, resumeFrom, slotFacts.RecordedApplied ?? 0,
+            lsn => source.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)), () => (ulong)source.LastReceivedLsn, () => events.Unhandled);
+        var recordedAt = time.GetUtcNow();
+        // The source records how far the slot may pass applied transactions before it does: between transactions at
+        // once, under a steady stream once per FeedbackInterval (one small durable commit on the source).
+        async Task RecordAppliedAsync(bool now)
+        {
+            if (feedback.Unrecorded is not { } applied || !now && time.GetUtcNow() - recordedAt < options.FeedbackInterval) return;
+            await record.RecordAsync(applied, ct).ConfigureAwait(false);
+            recordedAt = time.GetUtcNow();
+            feedback.Recorded(applied);
+        }
 
         var slot = new PgOutputReplicationSlot(link.SlotName);
         // pgoutput, protocol version 1, text values; read raw and parsed by ChangeDecoder.
@@ -206,6 +232,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         {
                             tick = null;
                             if (feedback.AwaitingFlush) feedback.TargetFlushed(await target.RefreshFlushedAsync(ct).ConfigureAwait(false));
+                            await RecordAppliedAsync(now: true).ConfigureAwait(false);
                             Status.ConfirmedLsn = Math.Max(Status.ConfirmedLsn, feedback.Confirmed);
                             if (time.GetUtcNow() - _lastRetry < topology.Options.Conflicts.RetryInterval) continue;
                             _lastRetry = time.GetUtcNow();
@@ -260,6 +287,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                             // Sent later, together with the transactions after it (see FlushQueueAsync).
                             await target.QueueAsync(commit, feedback.TransactionQueued(commit.EndLsn), ct).ConfigureAwait(false);
                             feedback.TargetFlushed(target.TargetFlushed);
+                            await RecordAppliedAsync(now: false).ConfigureAwait(false);
                             Status.ConfirmedLsn = Math.Max(Status.ConfirmedLsn, feedback.Confirmed);
                             skip = false;
                             break;
@@ -271,6 +299,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         }
                         feedback.TransactionDone(commit.EndLsn, wrote ? target.LastCommitLsn : 0);
                         feedback.TargetFlushed(target.TargetFlushed);
+                        await RecordAppliedAsync(now: false).ConfigureAwait(false);
                         // A busy source never leaves the link idle: parked changes get their turn between transactions too.
                         if (time.GetUtcNow() - _lastRetry > topology.Options.Conflicts.RetryInterval)
                         {

@@ -21,6 +21,9 @@ public sealed class LinkStatus
         get
         {
             var state = (LinkState)_state;
+            // The source says the slot is gone or invalidated: whatever the link is doing meanwhile (backing off while
+            // its target is down, say), it cannot resume.
+            if (Measured.SlotLost is not null && state != LinkState.Stopped) return LinkState.SlotLost;
             // Connected but still working through what the source had written before: catching up.
             return state == LinkState.Streaming && ConfirmedLsn < CatchUpTo ? LinkState.CatchingUp : state;
         }
@@ -29,6 +32,9 @@ public sealed class LinkStatus
 
     /// <summary>The name used in JSON, metrics and <c>pgmm status</c>.</summary>
     public string StateName => NameOf(State);
+
+    /// <summary>Why the link is in <paramref name="state"/>: what the source says of a lost slot, else the last failure.</summary>
+    public string? Problem(LinkState state) => state == LinkState.SlotLost ? Measured.SlotLost ?? LastError : LastError;
 
     public static string NameOf(LinkState state) => state switch
     {
@@ -78,7 +84,8 @@ public sealed class LinkStatus
 
 public sealed record LastApply(TimeSpan Delay, DateTimeOffset At);
 
-public sealed record LinkMeasurement(long? LagBytes, TimeSpan? Lag, long? WalRetainedBytes)
+/// <param name="SlotLost">Why the source says the link's slot can no longer deliver (dropped, invalidated), with the way out; null while it can.</param>
+public sealed record LinkMeasurement(long? LagBytes, TimeSpan? Lag, long? WalRetainedBytes, string? SlotLost = null)
 {
     public static readonly LinkMeasurement Unknown = new(null, null, null);
 }

@@ -52,8 +52,15 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         foreach (var node in topology.Options.Nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
+            bool recorded;
+            await using (var table = new NpgsqlCommand("SELECT pg_catalog.to_regclass('pgmm.slot_progress') IS NOT NULL", conn))
+                recorded = (bool)(await table.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
             foreach (var link in topology.LinksFrom(node.Name))
+            {
+                // The record first: a slot missing while it has one is reported lost.
+                if (recorded) await ExecAsync(conn, "DELETE FROM pgmm.slot_progress WHERE slot_name = $1", ct, link.SlotName).ConfigureAwait(false);
                 await ExecAsync(conn, "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = pg_catalog.current_database()", ct, link.SlotName).ConfigureAwait(false);
+            }
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await ExecAsync(conn, "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
             await ExecAsync(conn, """
@@ -171,10 +178,22 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         await using (var existing = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_replication_slots WHERE slot_name = $1", conn))
         {
             existing.Parameters.Add(new NpgsqlParameter { Value = link.SlotName });
-            if ((long)(await existing.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) return;
+            if ((long)(await existing.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0)
+            {
+                // Made by a version before the record: from now on a drop of it is told from a slot never created.
+                await ExecAsync(conn, "INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0') ON CONFLICT (slot_name) DO NOTHING", ct, link.SlotName).ConfigureAwait(false);
+                return;
+            }
         }
         Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
         await ExecAsync(conn, "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);
+        // A new slot has let go of nothing a link applied: whatever a slot of this name recorded before (one that was
+        // dropped or lost, see ADR 0013) no longer applies. Written after the slot exists, so there is never a record
+        // of a slot that is missing only because it is being created.
+        await ExecAsync(conn, """
+            INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0')
+            ON CONFLICT (slot_name) DO UPDATE SET applied_lsn = '0/0', recorded_at = pg_catalog.clock_timestamp()
+            """, ct, link.SlotName).ConfigureAwait(false);
     }
 
     private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)

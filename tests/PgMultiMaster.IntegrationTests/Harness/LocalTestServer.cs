@@ -11,10 +11,21 @@ internal sealed class LocalTestServer(LocalPostgresServer server) : ITestServer
     public string Name => server.Name;
     public int MajorVersion => server.MajorVersion;
     public string ConnectionString(string database) => server.ConnectionString(database);
+
+    /// <summary>The server's data folder (stopped servers only may have it copied or replaced).</summary>
+    public string DataDir => server.DataDir;
+
     public async Task StopAsync()
     {
         await server.StopAsync();
         // Pooled connections to a stopped server are dead: drop them so the next test query reconnects.
+        Npgsql.NpgsqlConnection.ClearAllPools();
+    }
+
+    /// <summary><c>pg_ctl stop -m immediate</c>: what was not flushed to the WAL is gone (see <see cref="DurableServersFixture"/>).</summary>
+    public async Task CrashAsync()
+    {
+        await server.CrashAsync();
         Npgsql.NpgsqlConnection.ClearAllPools();
     }
 
