@@ -173,7 +173,7 @@ public sealed class MonitoringTests(ServersFixture servers, ITestOutputHelper ou
         await mesh.ExecAsync("west", "ALTER TABLE t ALTER COLUMN v TYPE int USING v::int");
         await mesh.StartAllWorkersAsync();
         await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 'secret-77')");
-        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter WHERE attempts > 0") == 1,
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter WHERE last_error IS NOT NULL") == 1,
             "west to park the change and retry it once");
         // Where the data already is, the error is whole.
         Assert.Contains("secret-77", await mesh.ScalarAsync<string>("west", "SELECT reason FROM pgmm.dead_letter"));
