@@ -17,6 +17,12 @@ internal static partial class Log
     [LoggerMessage(103, LogLevel.Information, "Link {Link}: stopped")]
     public static partial void LinkStopped(ILogger logger, string link);
 
+    [LoggerMessage(104, LogLevel.Warning, "Link {Link}: ended its previous session on node '{Node}' (process {Pid}), which the server still kept after the connection was given up")]
+    public static partial void AbandonedSessionEnded(ILogger logger, string link, string node, int pid);
+
+    [LoggerMessage(105, LogLevel.Warning, "Link {Link}: could not end its previous session on node '{Node}' (process {Pid}): {Error}; the server ends it when it notices the connection is gone")]
+    public static partial void AbandonedSessionKept(ILogger logger, string link, string node, int pid, string error);
+
     [LoggerMessage(200, LogLevel.Warning, "Link {Link}: no right to SET session_replication_role on node '{Node}'; applying with triggers and foreign keys active")]
     public static partial void ReplicaRoleDenied(ILogger logger, string link, string node);
 
