@@ -190,8 +190,9 @@ public sealed class NetworkFaultTests(ServersFixture servers, ITestOutputHelper 
         await using var __ = network;
         await HalfOpenAsync(mesh, network, network["east", "west"], ConnectionKind.Normal, "pgmm apply east->west",
             // Noticed after waiting the timeout for an answer (sampled every quarter of it) and a probe; Npgsql waits
-            // its Cancellation Timeout (2 s) for the cancelled command; a back-off of up to 500 ms; 1.5 s to spare.
-            bound: DeadConnectionTimeout * 1.25 + TimeSpan.FromSeconds(4));
+            // its Cancellation Timeout (2 s) for the cancelled command; then a back-off of up to 500 ms, ending the old
+            // session and connecting: 4 s to spare on shared CI machines (without the watchdog it never happens).
+            bound: DeadConnectionTimeout * 1.25 + TimeSpan.FromSeconds(6));
     }
 
     /// <summary>The same for the replication stream: no message for the timeout, and it is given up.</summary>
@@ -201,10 +202,10 @@ public sealed class NetworkFaultTests(ServersFixture servers, ITestOutputHelper 
         var (mesh, network) = await StartAsync();
         await using var _ = mesh;
         await using var __ = network;
-        // Npgsql's read times out, it tries to cancel and waits its Cancellation Timeout (2 s); a back-off of up to
-        // 500 ms; 1.5 s to spare.
+        // Npgsql's read times out, it tries to cancel and waits its Cancellation Timeout (2 s); then as above, 4 s to
+        // spare (without the timeout, Npgsql's default of 60 s applies).
         await HalfOpenAsync(mesh, network, network["east", "east"], ConnectionKind.Replication, "pgmm stream east->west",
-            bound: DeadConnectionTimeout + TimeSpan.FromSeconds(4));
+            bound: DeadConnectionTimeout + TimeSpan.FromSeconds(6));
     }
 
     private async Task HalfOpenAsync(Mesh mesh, FaultNetwork network, FaultProxy proxy, ConnectionKind kind, string application, TimeSpan bound)
