@@ -12,7 +12,7 @@ namespace PgMultiMaster.IntegrationTests;
 /// on a handful of hot keys at once, while workers are killed with SIGKILL and restarted. After quiescence every
 /// node must hold the same rows and every counter the sum of all increments made anywhere.
 /// <para>CI runs a few seeds. Long mode: PGMM_CONVERGENCE_SEEDS=50 PGMM_CONVERGENCE_OPS=3000.
-/// Replay one seed: PGMM_SEED=1234 dotnet test --filter Randomized.</para>
+/// Replay one seed: PGMM_SEED=1234 dotnet test --filter Randomized_concurrent.</para>
 /// </summary>
 [Collection(ServersCollection.Name)]
 public sealed class ConvergenceTests(ServersFixture servers, ITestOutputHelper output)
@@ -44,7 +44,7 @@ public sealed class ConvergenceTests(ServersFixture servers, ITestOutputHelper o
     public async Task Randomized_concurrent_writes_with_killed_workers_converge_on_all_nodes(int seed)
     {
         var ops = int.Parse(Environment.GetEnvironmentVariable("PGMM_CONVERGENCE_OPS") ?? "1000", CultureInfo.InvariantCulture);
-        output.WriteLine($"seed {seed}, {ops} operations per node; replay: PGMM_SEED={seed} dotnet test --filter Randomized");
+        output.WriteLine($"seed {seed}, {ops} operations per node; replay: PGMM_SEED={seed} dotnet test --filter Randomized_concurrent");
         await using var mesh = await Mesh.CreateAsync(servers, output, Schema, configure: o =>
         {
             o.Conflicts.Tables["public.counters"] = new TableConflictRule { Columns = { ["total"] = "Delta" } };

@@ -26,6 +26,7 @@ namespace PgMultiMaster.Apply;
 internal sealed class TargetSession : IAsyncDisposable
 {
     private readonly NpgsqlConnection _conn;
+    private readonly ConnectionWatchdog _watchdog;
     private readonly Link _link;
     private readonly PgMultiMasterOptions _options;
     private readonly Dictionary<uint, TargetTable> _tables = [];
@@ -82,19 +83,37 @@ internal sealed class TargetSession : IAsyncDisposable
 
     private readonly IReadOnlyList<Setup.TablePattern> _noTruncate;
 
-    private TargetSession(NpgsqlConnection conn, Link link, PgMultiMasterOptions options, ApplyContext ctx, LinkStatus status)
+    private TargetSession(NpgsqlConnection conn, ConnectionWatchdog watchdog, Link link, PgMultiMasterOptions options, ApplyContext ctx, LinkStatus status)
     {
         _noTruncate = [.. options.NoTruncateTables.Select(t => new Setup.TablePattern(t))];
         _conn = conn;
+        _watchdog = watchdog;
         _link = link;
         _options = options;
         _ctx = ctx;
         _status = status;
     }
 
-    public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, LinkStatus status, ILogger logger, CancellationToken ct)
+    /// <summary>Cancelled when the target stopped answering and this session is given up (<see cref="ConnectionWatchdog"/>).</summary>
+    public CancellationToken Lost => _watchdog.Lost;
+
+    /// <summary>The error to report for an operation that <see cref="Lost"/> ended.</summary>
+    public TimeoutException GaveUp(Exception cancelled) => _watchdog.GaveUp(cancelled);
+
+    /// <summary>The server process of this session.</summary>
+    public int ProcessId => _conn.ProcessID;
+
+    public static string ApplicationName(Link link) => $"pgmm apply {link}";
+
+    public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, LinkStatus status, ILogger logger, TimeProvider time,
+        CancellationToken linkCt)
     {
-        var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, $"pgmm apply {link}"));
+        var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, ApplicationName(link)));
+        var timeout = options.Apply.DeadConnectionTimeout;
+        var watchdog = new ConnectionWatchdog(conn, ConnectionStrings.ForProbe(link.Target.ConnectionString, $"pgmm probe {link}", timeout),
+            $"the apply connection to node '{link.Target.Name}'", timeout, time);
+        using var opening = CancellationTokenSource.CreateLinkedTokenSource(linkCt, watchdog.Lost);
+        var ct = opening.Token;
         try
         {
             await conn.OpenAsync(ct).ConfigureAwait(false);
@@ -138,7 +157,7 @@ internal sealed class TargetSession : IAsyncDisposable
                 SourceRoident = nodes.First(n => n.Value == link.Source.Name && n.Key != 0).Key, NodeByRoident = nodes,
             };
 
-            var session = new TargetSession(conn, link, options, ctx, status);
+            var session = new TargetSession(conn, watchdog, link, options, ctx, status);
             await using (var progress = new NpgsqlCommand("SELECT pg_catalog.pg_replication_origin_session_progress(true), pg_catalog.clock_timestamp()", conn))
             {
                 var sent = DateTime.UtcNow;
@@ -150,9 +169,11 @@ internal sealed class TargetSession : IAsyncDisposable
             }
             return session;
         }
-        catch
+        catch (Exception e)
         {
+            await watchdog.DisposeAsync().ConfigureAwait(false);
             await conn.DisposeAsync().ConfigureAwait(false);
+            if (e is OperationCanceledException && watchdog.Reason is not null && !linkCt.IsCancellationRequested) throw watchdog.GaveUp(e);
             throw;
         }
     }
@@ -459,13 +480,15 @@ internal sealed class TargetSession : IAsyncDisposable
         if (!_begun) return;
         _begun = false;
         if (_conn.FullState != System.Data.ConnectionState.Open) return;
-        try { await ExecAsync(_conn, "ROLLBACK", CancellationToken.None).ConfigureAwait(false); }
-        catch (NpgsqlException) { /* the connection is gone and took the transaction with it */ }
+        // Not the link's token (it may be stopping), but not for ever either: a silent server is given up.
+        try { await ExecAsync(_conn, "ROLLBACK", _watchdog.Lost).ConfigureAwait(false); }
+        catch (Exception e) when (e is NpgsqlException or OperationCanceledException) { /* the connection is gone and took the transaction with it */ }
     }
 
     public async ValueTask DisposeAsync()
     {
         await RollbackAsync().ConfigureAwait(false);
+        await _watchdog.DisposeAsync().ConfigureAwait(false);
         await _conn.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -84,6 +84,8 @@ public static partial class OptionsValidator
             errors.Add($"{s}:Apply:MaxRetryDelay must be positive.");
         if (options.Apply.MaxBufferedBytes < 1 << 20)
             errors.Add($"{s}:Apply:MaxBufferedBytes {options.Apply.MaxBufferedBytes} must be at least 1048576 (1 MiB).");
+        if (options.Apply.DeadConnectionTimeout < TimeSpan.FromSeconds(1) || options.Apply.DeadConnectionTimeout > TimeSpan.FromDays(1))
+            errors.Add($"{s}:Apply:DeadConnectionTimeout {options.Apply.DeadConnectionTimeout} must be between 00:00:01 and 1.00:00:00.");
         var m = options.Monitoring;
         foreach (var url in Urls(m))
             if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri) || uri.Scheme != "http")

@@ -64,6 +64,16 @@ public sealed class ApplyOptions
     public long MaxBufferedBytes { get; set; } = 64L << 20;
 
     /// <summary>
+    /// How long a link waits on a connection whose server has gone silent without closing it (a network partition,
+    /// a firewall that dropped the flow, a paused server) before it gives the connection up and reconnects. The
+    /// replication stream ends after this long without a message (the server is asked for one halfway); an apply
+    /// connection waiting this long for an answer has its server asked over a fresh connection whether the
+    /// statement is still running, and is given up unless it is (docs/adr/0014). Default 60 s, as PostgreSQL's
+    /// <c>wal_receiver_timeout</c>.
+    /// </summary>
+    public TimeSpan DeadConnectionTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
     /// Apply with <c>session_replication_role = replica</c>, as PostgreSQL's own apply worker does:
     /// ordinary triggers and foreign-key checks do not fire twice for a replicated change.
     /// </summary>

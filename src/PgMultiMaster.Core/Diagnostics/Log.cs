@@ -20,6 +20,12 @@ internal static partial class Log
     [LoggerMessage(104, LogLevel.Critical, "Link {Link}: stopped ({State}) until an operator acts: {Error}")]
     public static partial void LinkHalted(ILogger logger, string link, string state, string error);
 
+    [LoggerMessage(105, LogLevel.Warning, "Link {Link}: ended its previous session on node '{Node}' (process {Pid}), which the server still kept after the connection was given up")]
+    public static partial void AbandonedSessionEnded(ILogger logger, string link, string node, int pid);
+
+    [LoggerMessage(106, LogLevel.Warning, "Link {Link}: could not end its previous session on node '{Node}' (process {Pid}): {Error}; the server ends it when it notices the connection is gone")]
+    public static partial void AbandonedSessionKept(ILogger logger, string link, string node, int pid, string error);
+
     [LoggerMessage(200, LogLevel.Warning, "Link {Link}: no right to SET session_replication_role on node '{Node}'; applying with triggers and foreign keys active")]
     public static partial void ReplicaRoleDenied(ILogger logger, string link, string node);
 

@@ -35,6 +35,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     private bool _rulesChecked;
     private readonly HashSet<string> _clusterOrigins = topology.Options.Nodes.Select(n => topology.OriginName(n.Name)).ToHashSet();
     private DateTimeOffset _lastRetry;
+    private readonly AbandonedSessions _abandoned = new(link.ToString(), logger);
 
     /// <summary>The conflict rules must fit the target's catalog (tables, columns, identity, functions) before anything applies.</summary>
     private async Task CheckRulesAsync(CancellationToken ct)
@@ -154,8 +155,25 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
 
     private async ValueTask StreamOnceAsync(CancellationToken ct)
     {
+        // Sessions of the attempt before that a server may still keep, if their connection was given up as silent.
+        await _abandoned.EndAsync(ct).ConfigureAwait(false);
+        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status, logger, time, ct)).ConfigureAwait(false);
+        _abandoned.Opened(link.Target, target.ProcessId, TargetSession.ApplicationName(link));
+        // Everything ends when the target stops answering (ConnectionWatchdog); the link then reconnects.
+        using var alive = CancellationTokenSource.CreateLinkedTokenSource(ct, target.Lost);
+        try
+        {
+            await StreamAsync(target, alive.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException e) when (target.Lost.IsCancellationRequested && !ct.IsCancellationRequested)
+        {
+            throw target.GaveUp(e);
+        }
+    }
+
+    private async Task StreamAsync(TargetSession target, CancellationToken ct)
+    {
         var options = topology.Options.Apply;
-        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status, logger, ct)).ConfigureAwait(false);
         if (!_rulesChecked)
         {
             await CheckRulesAsync(ct).ConfigureAwait(false);
@@ -175,10 +193,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
         if (slotFacts.RecordedApplied is null) await record.EnsureAsync(ct).ConfigureAwait(false);
 
-        await using var source = new LogicalReplicationConnection(
-            ConnectionStrings.ForReplication(link.Source.ConnectionString, $"pgmm stream {link}"));
+        var applicationName = $"pgmm stream {link}";
+        await using var source = new LogicalReplicationConnection(ConnectionStrings.ForReplication(link.Source.ConnectionString, applicationName));
         source.WalReceiverStatusInterval = options.FeedbackInterval;
+        // A stream without a message for this long is given up (Npgsql asks the server for one halfway through), as
+        // PostgreSQL's own wal_receiver_timeout does: a source gone silent is noticed, and the link reconnects.
+        source.WalReceiverTimeout = options.DeadConnectionTimeout;
         await Connecting(link.Source, async () => { await source.Open(ct).ConfigureAwait(false); return true; }).ConfigureAwait(false);
+        _abandoned.Opened(link.Source, source.ProcessID, applicationName);
         // Until the link has confirmed what the source had written when it connected, it is catching up.
         Status.CatchUpTo = (ulong)(await source.IdentifySystem(ct).ConfigureAwait(false)).XLogPos;
         // Received and decoded ahead of the apply side, so the stream is read while the target works.
@@ -311,6 +333,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         break;
                 }
             }
+        }
+        catch (NpgsqlException e) when (e.InnerException is TimeoutException)
+        {
+            // Only reads of the replication stream time out here (apply commands have no timeout; see ConnectionWatchdog).
+            throw new TimeoutException($"the replication stream from node '{link.Source.Name}' was given up: no message for {options.DeadConnectionTimeout.TotalSeconds.ToString("0.#", System.Globalization.CultureInfo.InvariantCulture)} s", e);
         }
         catch (UndecodableMessageException e)
         {

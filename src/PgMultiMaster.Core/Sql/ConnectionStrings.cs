@@ -26,7 +26,22 @@ public static class ConnectionStrings
             b.Pooling = false;
             b.MaxAutoPrepare = 256;
             b.AutoPrepareMinUsages = 2;
+            // No command timeout: an applied statement may rightly run long (a lock held by the application, a large
+            // batch, a resolver function), and a timeout would cancel it and every retry of it. A server that went
+            // silent is noticed by ConnectionWatchdog, which asks the server whether the statement still runs.
             b.CommandTimeout = 0;
+        });
+
+    /// <summary>
+    /// A short-lived connection that asks a server about one of pgmm's sessions (<see cref="ConnectionWatchdog"/>):
+    /// connecting and the query each give up after <paramref name="timeout"/>, and a cancelled query is not waited for.
+    /// </summary>
+    public static string ForProbe(string configured, string applicationName, TimeSpan timeout) =>
+        Build(configured, applicationName, b =>
+        {
+            b.Pooling = false;
+            b.Timeout = b.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
+            b.CancellationTimeout = -1;
         });
 
     public static string ForAdmin(string configured, string applicationName) =>

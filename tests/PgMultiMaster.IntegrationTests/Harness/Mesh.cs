@@ -133,11 +133,26 @@ public sealed class Mesh : IAsyncDisposable
         return cmd;
     }
 
-    /// <summary>Starts the in-process worker beside <paramref name="node"/>.</summary>
-    public async Task StartWorkerAsync(string node)
+    /// <summary>
+    /// The connection string the worker beside the first node is given for the second (by default the node's own):
+    /// a <see cref="FaultNetwork"/> puts its proxies here. The harness's own connections always go direct.
+    /// </summary>
+    public Func<string, NodeOptions, string>? WorkerConnectionString { get; set; }
+
+    /// <summary>A copy of the cluster's options as the worker beside <paramref name="node"/> gets them.</summary>
+    private PgMultiMasterOptions WorkerOptions(string node)
     {
         var options = JsonSerializer.Deserialize<PgMultiMasterOptions>(JsonSerializer.Serialize(Options))!;
         options.Node = node;
+        if (WorkerConnectionString is { } route)
+            foreach (var n in options.Nodes) n.ConnectionString = route(node, Node(n.Name));
+        return options;
+    }
+
+    /// <summary>Starts the in-process worker beside <paramref name="node"/>.</summary>
+    public async Task StartWorkerAsync(string node)
+    {
+        var options = WorkerOptions(node);
         var host = WorkerHost.Build(options, logging => logging.ClearProviders().AddProvider(new TestOutputLoggerProvider(_output)));
         await host.StartAsync();
         _workers[node] = host;
@@ -167,11 +182,14 @@ public sealed class Mesh : IAsyncDisposable
     /// <summary>Writes this cluster's configuration to a file and starts <c>pgmm run</c> for <paramref name="node"/>.</summary>
     public WorkerProcess StartWorkerProcess(string node, params string[] extraArgs)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"pgmm-{Options.Cluster}.json");
+        // Workers given connection strings of their own (through proxies) each get a file of their own.
+        var path = Path.Combine(Path.GetTempPath(), WorkerConnectionString is null ? $"pgmm-{Options.Cluster}.json" : $"pgmm-{Options.Cluster}-{node}.json");
+        var options = WorkerOptions(node);
+        options.Node = Options.Node; // the node is given as --node
         // Written whole, then renamed into place: a worker of another node started a moment ago may be reading the
         // file, and an in-place rewrite let it read half of it ("not valid JSON", a worker that never started).
         var written = $"{path}.{Guid.NewGuid():N}";
-        File.WriteAllText(written, JsonSerializer.Serialize(new { PgMultiMaster = Options }));
+        File.WriteAllText(written, JsonSerializer.Serialize(new { PgMultiMaster = options }));
         File.Move(written, path, overwrite: true);
         var worker = WorkerProcess.Start(path, node, WorkerEnvironment, extraArgs);
         _processes.Add(worker);

@@ -25,6 +25,20 @@ public sealed class OptionsValidatorTests
         Assert.Contains(OptionsValidator.Validate(o, requireNode: false), e => e.StartsWith(expected, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(0.5, false)]
+    [InlineData(1, true)]
+    [InlineData(86400, true)]
+    [InlineData(86401, false)]
+    public void The_dead_connection_timeout_is_between_a_second_and_a_day(double seconds, bool valid)
+    {
+        var o = Valid();
+        o.Apply.DeadConnectionTimeout = TimeSpan.FromSeconds(seconds);
+        var errors = OptionsValidator.Validate(o, requireNode: true);
+        if (valid) Assert.Empty(errors);
+        else Assert.Equal([$"PgMultiMaster:Apply:DeadConnectionTimeout {o.Apply.DeadConnectionTimeout} must be between 00:00:01 and 1.00:00:00."], errors);
+    }
+
     [Fact]
     public void Monitoring_settings_are_checked_with_their_keys()
     {

@@ -5,14 +5,24 @@ namespace PgMultiMaster.Tests.Sql;
 
 public sealed class ConnectionStringsTests
 {
-    public static TheoryData<string> Kinds() => ["replication", "apply", "admin"];
+    public static TheoryData<string> Kinds() => ["replication", "apply", "admin", "probe"];
 
     private static string For(string kind, string configured) => kind switch
     {
         "replication" => ConnectionStrings.ForReplication(configured, "pgmm test"),
         "apply" => ConnectionStrings.ForApply(configured, "pgmm test"),
+        "probe" => ConnectionStrings.ForProbe(configured, "pgmm test", TimeSpan.FromSeconds(60)),
         _ => ConnectionStrings.ForAdmin(configured, "pgmm test"),
     };
+
+    [Fact]
+    public void The_apply_connection_has_no_command_timeout_and_a_probe_gives_up_quickly()
+    {
+        // A statement applied may rightly run long: a silent server is noticed by ConnectionWatchdog instead.
+        Assert.Equal(0, new NpgsqlConnectionStringBuilder(For("apply", "Host=a;Command Timeout=30")).CommandTimeout);
+        var probe = new NpgsqlConnectionStringBuilder(ConnectionStrings.ForProbe("Host=a;Timeout=15;Command Timeout=120", "p", TimeSpan.FromSeconds(2.5)));
+        Assert.Equal((3, 3, -1, false), (probe.Timeout, probe.CommandTimeout, probe.CancellationTimeout, probe.Pooling));
+    }
 
     [Theory]
     [MemberData(nameof(Kinds))]
