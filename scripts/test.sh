@@ -38,10 +38,24 @@ for v in $versions; do
     esac
 done
 
+# Failed tests again at the end, where a truncated log still shows them: name and the first lines of the message.
+failures() { # trx file
+    awk -v run="$(basename "$1" .trx)" '
+        /<UnitTestResult / { name = ""; failed = 0
+            if (match($0, /testName="[^"]*"/)) name = substr($0, RSTART + 10, RLENGTH - 11)
+            if ($0 ~ /outcome="Failed"/) { failed = 1; print "FAILED [" run "] " name } }
+        failed && /<Message>/ { inmsg = 1; lines = 0; sub(/.*<Message>/, "") }
+        failed && inmsg { line = $0; end = sub(/<\/Message>.*/, "", line)
+            if (lines++ < 6) print "    " line
+            if (end) { inmsg = 0; failed = 0 } }' "$1" \
+        | sed -e 's/&quot;/"/g' -e "s/&apos;/'/g" -e 's/&lt;/</g' -e 's/&gt;/>/g' -e 's/&amp;/\&/g'
+}
+
 # One closing line over every run, from the TRX result files.
 passed=0; failed=0; skipped=0
 for f in "$results"/*.trx; do
     [[ -f $f ]] || continue
+    failures "$f"
     c=$(grep -o '<Counters [^>]*>' "$f")
     p=$(sed -E 's/.* passed="([0-9]+)".*/\1/' <<<"$c"); fl=$(sed -E 's/.* failed="([0-9]+)".*/\1/' <<<"$c")
     t=$(sed -E 's/.* total="([0-9]+)".*/\1/' <<<"$c"); e=$(sed -E 's/.* executed="([0-9]+)".*/\1/' <<<"$c")
