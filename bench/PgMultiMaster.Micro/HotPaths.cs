@@ -26,7 +26,7 @@ public class HotPaths
     private List<RowChange> _run = null!;
     private Conflict _lww = null!, _merge = null!;
     private TableRules _lwwRules = null!, _mergeRules = null!;
-    private List<object> _items = null!;
+    private List<PendingChange> _items = null!;
     private readonly LinkCounters _counters = new();
     private readonly ChangeDecoder _decoder = new();
     private byte[] _updateMessage = null!;
@@ -57,7 +57,7 @@ public class HotPaths
         var version = new RowVersion(DateTime.UtcNow.AddSeconds(-1), "west");
         _lww = new Conflict(ConflictType.UpdateOriginDiffers, _relation, local, version, null, _update.New, new RowVersion(DateTime.UtcNow, "east"));
         _merge = _lww with { RemoteOld = [Cell.Of("42"), Cell.Of("old payload"), Cell.Of("10.00"), Cell.Of("2026-11-28 09:59:59+00")] };
-        _items = [.. _run.Cast<object>()];
+        _items = [.. _run.Select(c => new PendingChange(c))];
     }
 
     /// <summary>ChangeDecoder on one pgoutput Update message (the bytes after the replication header): an immutable change.</summary>

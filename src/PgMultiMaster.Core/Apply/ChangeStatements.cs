@@ -2,6 +2,7 @@ using System.Text;
 using Npgsql;
 using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;
+using PgMultiMaster.Failures;
 using PgMultiMaster.Sql;
 
 namespace PgMultiMaster.Apply;
@@ -16,7 +17,7 @@ internal static class ChangeStatements
     private const string NotHalted = "pg_catalog.current_setting('pgmm.halt') = 'off'";
     private const string Report = " SELECT CASE WHEN EXISTS (SELECT 1 FROM w) THEN true ELSE pg_catalog.set_config('pgmm.halt', 'on', true) = '' END";
 
-    // Raises PM001 (pgmm.assert_not_halted does once the batch is halted).
+    // Raises PM001, PgmmSqlStates.ConflictHalt (pgmm.assert_not_halted does once the batch is halted).
     private const string Stop = "pg_catalog.set_config('pgmm.halt', 'on', true) IS NULL OR pgmm.assert_not_halted() IS NULL";
 
     /// <summary>
@@ -104,7 +105,7 @@ internal static class ChangeStatements
     /// A run of inserts sent on the assumption that none conflicts, for a transaction sent whole: a plain set-based
     /// insert, half the server's work of <see cref="InsertRun"/> (no speculative insertion, nothing returned). A taken
     /// key or unique value fails it (23505, 23P01), and a row with a tombstone raises PM001; either way the
-    /// transaction is rolled back and sent again guarded (<see cref="IsConflictSignal"/>). The tombstone lookup runs
+    /// transaction is rolled back and sent again guarded (<see cref="FailureClassifier.IsConflictSignal"/>). The tombstone lookup runs
     /// per row only while the table has tombstones at all.
     /// </summary>
     public static NpgsqlBatchCommand OptimisticInsertRun(TargetTable t, IReadOnlyList<RowChange> run)
@@ -122,10 +123,6 @@ internal static class ChangeStatements
         command.CommandText = sql.ToString();
         return command;
     }
-
-    /// <summary>An error that means the optimistic form met a conflict: send the transaction again guarded.</summary>
-    public static bool IsConflictSignal(PostgresException e) =>
-        e.SqlState is "PM001" or PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.ExclusionViolation;
 
     // A run's rows as a subquery: one text array parameter per column, unnested, numbered from 1 (ord).
     private static (NpgsqlBatchCommand Command, string Sql) RunInput(TargetTable t, IReadOnlyList<RowChange> run)

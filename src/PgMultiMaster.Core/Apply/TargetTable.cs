@@ -1,6 +1,7 @@
 using Npgsql;
 using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;
+using PgMultiMaster.Failures;
 using PgMultiMaster.Sql;
 
 namespace PgMultiMaster.Apply;
@@ -156,6 +157,3 @@ internal sealed record TargetTable(
         return Make(keyed.Length > 0 && !all ? keyed : indexes.ToArray(), all);
     }
 }
-
-/// <summary>The target table cannot take what the source sent (missing table or columns).</summary>
-public sealed class SchemaMismatchException(string message) : Exception("schema_mismatch: " + message);

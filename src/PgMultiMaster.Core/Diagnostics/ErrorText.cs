@@ -41,7 +41,7 @@ public static partial class ErrorText
     public static string Of(Exception e)
     {
         // pgmm's own account of why a link stopped: written to be shown (it names LSNs, nodes, the way out).
-        if (e is Replication.LinkStopException) return e.Message;
+        if (e is Failures.LinkStopException) return e.Message;
         // Wrappers (a replay, a failed queued transaction) carry the PostgreSQL error inside; their own messages quote it.
         for (var inner = e; inner is not null; inner = inner.InnerException)
             if (inner is PostgresException p)

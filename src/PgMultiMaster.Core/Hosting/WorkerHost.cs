@@ -63,6 +63,8 @@ public static class WorkerHost
         services.AddSingleton<IValidateOptions<PgMultiMasterOptions>, RunOptionsValidation>();
         services.AddSingleton<NodeWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeWorker>());
+        // What the HTTP endpoints and the metrics read: the worker's links as its monitor sees them.
+        services.AddSingleton(sp => sp.GetRequiredService<NodeWorker>().Monitor);
     }
 
     /// <summary>Builds a host from options already in memory (tests, the demo).</summary>

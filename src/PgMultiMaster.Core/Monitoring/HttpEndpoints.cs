@@ -2,7 +2,6 @@ using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using PgMultiMaster.Hosting;
 using PgMultiMaster.Replication;
 
 namespace PgMultiMaster.Monitoring;
@@ -16,15 +15,15 @@ public static class HttpEndpoints
 {
     public static void Map(WebApplication app)
     {
-        var worker = app.Services.GetRequiredService<NodeWorker>();
-        var options = worker.Topology.Options.Monitoring;
-        var reader = new ClusterStatusReader(worker.Topology);
+        var monitor = app.Services.GetRequiredService<StatusMonitor>();
+        var options = monitor.Topology.Options.Monitoring;
+        var reader = new ClusterStatusReader(monitor.Topology);
 
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () =>
         {
             // The state is read once per link: it changes under our feet.
-            var links = worker.Links.Select(l => (l.Status, State: l.Status.State) is var x ? (x.Status, x.State, Reason: NotReady(x.Status, x.State, options)) : default).ToList();
+            var links = monitor.LinkStatuses.Select(s => (Status: s, s.State) is var x ? (x.Status, x.State, Reason: NotReady(x.Status, x.State, options)) : default).ToList();
             var ready = links.All(l => l.Reason is null);
             return Results.Json(new
             {
@@ -44,16 +43,16 @@ public static class HttpEndpoints
             });
         var nodeCache = new Cache<NodeStatus>(TimeSpan.FromSeconds(1), async () =>
         {
-            var node = await reader.ReadNodeAsync(worker.Topology.NodeNamed(worker.Node), worker.Monitor.Links(), CancellationToken.None).ConfigureAwait(false);
-            node = node with { History = worker.Monitor.History };
+            var node = await reader.ReadNodeAsync(monitor.Topology.NodeNamed(monitor.Node), monitor.Links(), CancellationToken.None).ConfigureAwait(false);
+            node = node with { History = monitor.History };
             return options.ShowRowValues ? node : RowValueHiding.Hide(node);
         });
         api.MapGet("/status", async () => Results.Json(await nodeCache.GetAsync().ConfigureAwait(false), StatusJson.Options));
         // Every open dashboard polls this: read the nodes at most once a second, whatever the number of viewers.
         var cache = new Cache<ClusterStatus>(TimeSpan.FromSeconds(1), async () =>
         {
-            var status = await reader.ReadAsync(worker.Node, n => n == worker.Node ? worker.Monitor.Links() : null, CancellationToken.None).ConfigureAwait(false);
-            var nodes = status.Nodes.Select(n => n.Node == worker.Node ? n with { History = worker.Monitor.History } : n).ToList();
+            var status = await reader.ReadAsync(monitor.Node, n => n == monitor.Node ? monitor.Links() : null, CancellationToken.None).ConfigureAwait(false);
+            var nodes = status.Nodes.Select(n => n.Node == monitor.Node ? n with { History = monitor.History } : n).ToList();
             status = status with { Nodes = nodes };
             return options.ShowRowValues ? status : RowValueHiding.Hide(status);
         });

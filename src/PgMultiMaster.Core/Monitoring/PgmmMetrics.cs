@@ -1,6 +1,5 @@
 using System.Diagnostics.Metrics;
 using PgMultiMaster.Decoding;
-using PgMultiMaster.Hosting;
 using PgMultiMaster.Replication;
 
 namespace PgMultiMaster.Monitoring;
@@ -14,10 +13,10 @@ public sealed class PgmmMetrics
 {
     public const string MeterName = "PgMultiMaster";
 
-    public PgmmMetrics(IMeterFactory meters, NodeWorker worker)
+    public PgmmMetrics(IMeterFactory meters, StatusMonitor monitor)
     {
         var meter = meters.Create(MeterName);
-        var links = worker.Links.Select(l => l.Status).ToList();
+        var links = monitor.LinkStatuses.ToList();
 
         meter.CreateObservableGauge("pgmm_link_lag_bytes", () => PerLink(links, s => s.LagBytes),
             description: "Source WAL not yet confirmed by the link (source WAL end minus the slot's confirmed position).");
@@ -45,9 +44,9 @@ public sealed class PgmmMetrics
         meter.CreateObservableCounter("pgmm_conflicts", () => links.SelectMany(s => s.Counters.ConflictsByKind().Select(c =>
                 new Measurement<long>(c.Count, [new("node", s.Target), new("source", s.Source), new("table", c.Table), new("type", c.Type), new("resolution", c.Resolution)]))),
             description: "Conflicts resolved on node (the link's target), by source, table, type and resolution.");
-        meter.CreateObservableGauge("pgmm_dead_letters", () => PerNode(worker, worker.Monitor.DeadLetters),
+        meter.CreateObservableGauge("pgmm_dead_letters", () => PerNode(monitor, monitor.DeadLetters),
             description: "Changes parked in the node's pgmm.dead_letter.");
-        meter.CreateObservableGauge("pgmm_tombstones", () => PerNode(worker, worker.Monitor.Tombstones),
+        meter.CreateObservableGauge("pgmm_tombstones", () => PerNode(monitor, monitor.Tombstones),
             description: "Rows of the node's pgmm.tombstone (recently deleted keys), as estimated by the table statistics.");
 
         var duration = meter.CreateHistogram("pgmm_apply_duration_seconds", unit: null,
@@ -69,6 +68,6 @@ public sealed class PgmmMetrics
     private static IEnumerable<Measurement<T>> PerLink<T>(List<LinkStatus> links, Func<LinkStatus, T?> value) where T : struct =>
         links.Select(s => (s, v: value(s))).Where(x => x.v is not null).Select(x => new Measurement<T>(x.v!.Value, Tags(x.s)));
 
-    private static IEnumerable<Measurement<long>> PerNode(NodeWorker worker, long? value) =>
-        value is { } v ? [new Measurement<long>(v, new KeyValuePair<string, object?>("node", worker.Node))] : [];
+    private static IEnumerable<Measurement<long>> PerNode(StatusMonitor monitor, long? value) =>
+        value is { } v ? [new Measurement<long>(v, new KeyValuePair<string, object?>("node", monitor.Node))] : [];
 }

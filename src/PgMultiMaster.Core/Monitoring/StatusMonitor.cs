@@ -25,6 +25,14 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
     private readonly Dictionary<string, Queue<(ulong Lsn, DateTimeOffset At)>> _unconfirmed = links.ToDictionary(l => l.Status.Name, _ => new Queue<(ulong, DateTimeOffset)>());
     private bool _warnedNoTable;
 
+    /// <summary>The node whose links this monitor measures.</summary>
+    public string Node => node;
+
+    public ClusterTopology Topology => topology;
+
+    /// <summary>The status of each of the node's links, as the links write it.</summary>
+    public IReadOnlyList<LinkStatus> LinkStatuses { get; } = [.. links.Select(l => l.Status)];
+
     public DateTimeOffset StartedAt { get; } = time.GetUtcNow();
     public long? DeadLetters { get; private set; }
     public long? Tombstones { get; private set; }

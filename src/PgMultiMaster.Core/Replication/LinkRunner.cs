@@ -8,6 +8,7 @@ using PgMultiMaster.Apply;
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Decoding;
 using PgMultiMaster.Diagnostics;
+using PgMultiMaster.Failures;
 using PgMultiMaster.Progress;
 using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
@@ -76,12 +77,13 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             {
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
-                DelayGenerator = args => new ValueTask<TimeSpan?>(args.Outcome.Exception is ReplayException ? TimeSpan.Zero : null),
+                DelayGenerator = args => new ValueTask<TimeSpan?>(
+                    args.Outcome.Exception is { } e && FailureClassifier.Classify(e) == FailureKind.Replay ? TimeSpan.Zero : null),
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
                 MaxDelay = topology.Options.Apply.MaxRetryDelay,
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException && e is not ConfigurationException
-                                                                             && e is not LinkStopException && !IsAuthFailure(e)),
+                // Everything but a stop and a failure retrying cannot fix (each caught below); a bug too, with its stack.
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => FailureClassifier.Classify(e) is not (FailureKind.Cancelled or FailureKind.Fatal)),
                 OnRetry = args =>
                 {
                     var e = args.Outcome.Exception!;
@@ -91,7 +93,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     Status.LastError = ErrorText.Of(e);
                     Status.LastErrorAt = time.GetUtcNow();
                     // Expected failures (a server down, a conflict) are told in one line; anything else with its stack.
-                    Log.LinkFailed(logger, link.ToString(), e.Message, args.RetryDelay, IsExpected(e) ? null : e);
+                    Log.LinkFailed(logger, link.ToString(), e.Message, args.RetryDelay, FailureClassifier.Classify(e) == FailureKind.Unexpected ? e : null);
                     return default;
                 },
             })
@@ -106,12 +108,14 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             Status.State = LinkState.Stopped;
             Log.LinkStopped(logger, link.ToString());
         }
+        // The failures FailureClassifier calls Fatal, one catch each: none is retried.
         catch (LinkStopException e)
         {
-            Status.State = e.State;
+            var state = e.SlotLost ? LinkState.SlotLost : LinkState.Failed;
+            Status.State = state;
             Status.LastError = ErrorText.Of(e);
             Status.LastErrorAt = time.GetUtcNow();
-            Log.LinkHalted(logger, link.ToString(), LinkStatus.NameOf(e.State), e.Message);
+            Log.LinkHalted(logger, link.ToString(), LinkStatus.NameOf(state), e.Message);
         }
         catch (ConfigurationException e)
         {
@@ -121,7 +125,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
             Status.LastErrorAt = time.GetUtcNow();
             Log.LinkAuthFailed(logger, link.ToString(), e.Message);
         }
-        catch (PostgresException e) when (IsAuthFailure(e))
+        catch (PostgresException e) when (FailureClassifier.Classify(e) == FailureKind.Fatal)
         {
             // Retrying a wrong password only locks accounts and hides the cause.
             Status.State = LinkState.Failed;
@@ -147,17 +151,11 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         }
     }
 
-    private static bool IsExpected(Exception e) =>
-        e is NpgsqlException or SchemaMismatchException or TimeoutException or ReplayException or System.Net.Sockets.SocketException
-            or SlotRecord.NotInitializedException;
-
-    private static bool IsAuthFailure(Exception e) => e is PostgresException p && p.SqlState.StartsWith("28", StringComparison.Ordinal);
-
     private async ValueTask StreamOnceAsync(CancellationToken ct)
     {
         // Sessions of the attempt before that a server may still keep, if their connection was given up as silent.
         await _abandoned.EndAsync(ct).ConfigureAwait(false);
-        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status, logger, time, ct)).ConfigureAwait(false);
+        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status.Counters, logger, time, ct)).ConfigureAwait(false);
         _abandoned.Opened(link.Target, target.ProcessId, TargetSession.ApplicationName(link));
         // Everything ends when the target stops answering (ConnectionWatchdog); the link then reconnects.
         using var alive = CancellationTokenSource.CreateLinkedTokenSource(ct, target.Lost);
@@ -187,7 +185,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         var (verdict, why) = ResumeCheck.Decide(link, slotFacts, resumeFrom);
         switch (verdict)
         {
-            case ResumeVerdict.SlotLost: throw new LinkStopException(why!, LinkState.SlotLost);
+            case ResumeVerdict.SlotLost: throw new LinkStopException(why!, slotLost: true);
             case ResumeVerdict.Gap or ResumeVerdict.SourceBehind: throw new LinkStopException(why!);
             case ResumeVerdict.NotCreated: throw new SlotRecord.NotInitializedException(why!);
         }
@@ -342,21 +340,21 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         catch (UndecodableMessageException e)
         {
             throw new LinkStopException($"{e.Message}. The link stops rather than skip or alter it; restart the worker to read it again, " +
-                                        "and report it with the source's PostgreSQL version if it fails the same way", LinkState.Failed, e);
+                                        "and report it with the source's PostgreSQL version if it fails the same way", inner: e);
         }
-        catch (TargetSession.OptimisticBatchException e) when (_replay.ModeOf(e.FinalLsn) == ApplyMode.Optimistic)
+        catch (OptimisticBatchException e) when (_replay.ModeOf(e.FinalLsn) == ApplyMode.Optimistic)
         {
             throw new ReplayException(_replay.AfterConflictInUnguardedBatch(e.FinalLsn, e.Error.SqlState), e);
         }
-        catch (TargetSession.ApplyDataException e) when (_replay.ModeOf(e.ToLsn) < ApplyMode.ParkAll)
+        catch (ApplyDataException e) when (_replay.ModeOf(e.ToLsn) < ApplyMode.ParkAll)
         {
             throw new ReplayException(_replay.AfterDataError(e.FromLsn, e.ToLsn, e.Error), e);
         }
-        catch (TargetSession.PoisonedChangeException e) when (_replay.ModeOf(current) == ApplyMode.Careful)
+        catch (PoisonedChangeException e) when (_replay.ModeOf(current) == ApplyMode.Careful)
         {
             throw new ReplayException(_replay.AfterPoisonedChange(current, e.Ordinal, e.Error), e);
         }
-        catch (PostgresException e) when (TargetSession.IsDataError(e) && _replay.ModeOf(current) < ApplyMode.ParkAll)
+        catch (PostgresException e) when (FailureClassifier.IsDataError(e) && _replay.ModeOf(current) < ApplyMode.ParkAll)
         {
             // A change the target refuses (a type error, a constraint, a trigger's error): replay this transaction change
             // by change, parking what fails, instead of stopping the link; if even that cannot commit, park it whole.
@@ -373,7 +371,4 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
 
         throw new NpgsqlException($"The source closed the replication stream of slot {link.SlotName}.");
     }
-
-    /// <summary>Reconnect at once and send the failed transaction again, one mode safer.</summary>
-    private sealed class ReplayException(string message, Exception inner) : Exception(message, inner);
 }

@@ -1,9 +1,9 @@
-using PgMultiMaster.Monitoring;
+using PgMultiMaster.Apply;
 
 namespace PgMultiMaster.Replication;
 
 /// <summary>
-/// <see cref="Failed"/>: stopped until an operator acts (<see cref="LinkStopException"/>). <see cref="SlotLost"/>: the same,
+/// <see cref="Failed"/>: stopped until an operator acts (<see cref="Failures.LinkStopException"/>). <see cref="SlotLost"/>: the same,
 /// because the source's slot was dropped or invalidated and what it held is gone.
 /// </summary>
 public enum LinkState { Starting, Streaming, CatchingUp, HoldingForClockSkew, BackingOff, Failed, Stopped, SlotLost }
@@ -58,10 +58,8 @@ public sealed class LinkStatus
     public ulong ConfirmedLsn { get; internal set; }
     /// <summary>The source's WAL end when the link last connected: below it the link is catching up.</summary>
     public ulong CatchUpTo { get; internal set; }
-    private long _transactionsApplied;
     /// <summary>Source transactions committed on the target.</summary>
-    public long TransactionsApplied => Interlocked.Read(ref _transactionsApplied);
-    internal void TransactionApplied() => Interlocked.Increment(ref _transactionsApplied);
+    public long TransactionsApplied => Counters.TransactionsApplied;
     public long TransactionsSkippedAsEcho { get; internal set; }
     public long Retries { get; internal set; }
     public long RetriedFromDeadLetter { get; internal set; }
@@ -73,7 +71,7 @@ public sealed class LinkStatus
     public TimeSpan ClockSkew { get; internal set; }
 
     /// <summary>Source commit → target commit of the last applied transaction, and when that was (null: none yet).</summary>
-    public LastApply? LastApplied { get; internal set; }
+    public LastApply? LastApplied => Counters.LastApplied;
 
     /// <summary>Measured by the status monitor from the source's slot; replaced whole, so readers never see half of it.</summary>
     public LinkMeasurement Measured { get; internal set; } = LinkMeasurement.Unknown;
@@ -81,8 +79,6 @@ public sealed class LinkStatus
     public TimeSpan? Lag => Measured.Lag;
     public long? WalRetainedBytes => Measured.WalRetainedBytes;
 }
-
-public sealed record LastApply(TimeSpan Delay, DateTimeOffset At);
 
 /// <param name="SlotLost">Why the source says the link's slot can no longer deliver (dropped, invalidated), with the way out; null while it can.</param>
 public sealed record LinkMeasurement(long? LagBytes, TimeSpan? Lag, long? WalRetainedBytes, string? SlotLost = null)

@@ -1,5 +1,5 @@
 using Npgsql;
-using PgMultiMaster.Apply;
+using PgMultiMaster.Failures;
 using PgMultiMaster.Diagnostics;
 
 namespace PgMultiMaster.Tests.Diagnostics;
@@ -48,9 +48,9 @@ public sealed class ErrorTextTests
     {
         var error = Error("22P02", "invalid input syntax for type integer: \"abc-secret\"");
         // Their own messages quote the inner one.
-        Assert.Equal("22P02 (invalid_text_representation)", ErrorText.Of(new TargetSession.ApplyDataException(1, 1, error)));
+        Assert.Equal("22P02 (invalid_text_representation)", ErrorText.Of(new ApplyDataException(1, 1, error)));
         Assert.Equal("22P02 (invalid_text_representation)", ErrorText.Of(new InvalidOperationException("replaying: " + error.Message,
-            new TargetSession.OptimisticBatchException(1, error))));
+            new OptimisticBatchException(1, error))));
     }
 
     [Fact]

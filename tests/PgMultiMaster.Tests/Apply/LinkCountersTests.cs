@@ -2,23 +2,24 @@ using System.Collections.Immutable;
 using PgMultiMaster.Apply;
 using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;
-using PgMultiMaster.Monitoring;
 
-namespace PgMultiMaster.Tests.Monitoring;
+namespace PgMultiMaster.Tests.Apply;
 
 public sealed class LinkCountersTests
 {
     private static readonly RelationInfo Accounts = new(1, "public", "accounts", ReplicaIdentity.Default, [new ColumnInfo("id", 23, true)]);
     private static readonly RelationInfo Orders = new(2, "public", "orders", ReplicaIdentity.Default, [new ColumnInfo("id", 23, true)]);
 
-    private static RowChange Change(ChangeKind kind, RelationInfo r) => new(kind, r, null, [Cell.Of("1")]);
+    private static PendingChange Change(ChangeKind kind, RelationInfo r) => new(new RowChange(kind, r, null, [Cell.Of("1")]));
+
+    private static PendingChange Parked(ParkRequest park) => PendingChange.Parked(park);
 
     [Fact]
     public void Rows_are_counted_by_table_and_operation_and_parked_changes_are_not_rows()
     {
         var counters = new LinkCounters();
-        var park = new ParkRequest(Change(ChangeKind.Update, Orders), ConflictType.SchemaMismatch, "missing column", true);
-        List<object> items =
+        var park = Parked(new ParkRequest(Change(ChangeKind.Update, Orders).Change, ConflictType.SchemaMismatch, "missing column", true));
+        List<PendingChange> items =
         [
             Change(ChangeKind.Insert, Accounts), Change(ChangeKind.Insert, Accounts), Change(ChangeKind.Update, Accounts),
             park, Change(ChangeKind.Insert, Accounts), Change(ChangeKind.Delete, Orders),
@@ -40,7 +41,7 @@ public sealed class LinkCountersTests
     {
         var counters = new LinkCounters();
         var tally = new RowTally();
-        List<object> items = [Change(ChangeKind.Update, Accounts), new ParkRequest(Change(ChangeKind.Update, Accounts), null, "boom", true), Change(ChangeKind.Delete, Accounts)];
+        List<PendingChange> items = [Change(ChangeKind.Update, Accounts), Parked(new ParkRequest(Change(ChangeKind.Update, Accounts).Change, null, "boom", true)), Change(ChangeKind.Delete, Accounts)];
         tally.Add(items, 2); // the first two were sent, the third not yet
         Assert.Equal(0, counters.Rows);
         Assert.Equal(1, tally.Parked);

@@ -3,15 +3,16 @@ using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using PgMultiMaster.Decoding;
 
-namespace PgMultiMaster.Monitoring;
+namespace PgMultiMaster.Apply;
 
 /// <summary>
 /// Totals of one link since the worker started — never reset when the link reconnects, so they can be exported as
-/// Prometheus counters. Written by the link's apply session, read by status and metrics on other threads.
+/// Prometheus counters — and when it last applied a transaction. Written by the link's apply session, read by status
+/// and metrics on other threads.
 /// </summary>
 public sealed class LinkCounters
 {
-    private long _rows, _conflicts, _parked;
+    private long _rows, _conflicts, _parked, _transactions;
     private readonly ConcurrentDictionary<(string Table, ChangeKind Kind), StrongBox<long>> _rowsByTable = new();
     private readonly ConcurrentDictionary<(string Table, string Type, string Resolution), StrongBox<long>> _conflictsBy = new();
     private Histogram<double>? _applyDuration;
@@ -22,6 +23,18 @@ public sealed class LinkCounters
     public long Conflicts => Volatile.Read(ref _conflicts);
     public long Parked => Volatile.Read(ref _parked);
 
+    /// <summary>Source transactions committed on the target.</summary>
+    public long TransactionsApplied => Volatile.Read(ref _transactions);
+
+    /// <summary>Source commit → target commit of the last applied transaction, and when that was (null: none yet).</summary>
+    public LastApply? LastApplied { get; private set; }
+
+    internal void TransactionApplied(LastApply last)
+    {
+        LastApplied = last;
+        Interlocked.Increment(ref _transactions);
+    }
+
     public IEnumerable<(string Table, ChangeKind Kind, long Rows)> RowsByTable() =>
         _rowsByTable.Select(e => (e.Key.Table, e.Key.Kind, Volatile.Read(ref e.Value.Value)));
 
@@ -29,23 +42,24 @@ public sealed class LinkCounters
         _conflictsBy.Select(e => (e.Key.Table, e.Key.Type, e.Key.Resolution, Volatile.Read(ref e.Value.Value)));
 
     /// <summary>Counts the row changes and the parked changes among <paramref name="items"/> (a transaction's, once committed).</summary>
-    internal void AddRows(IReadOnlyList<object> items)
+    internal void AddRows(IReadOnlyList<PendingChange> items)
     {
         foreach (var (change, n) in Runs(items, items.Count)) Add(change, n);
-        AddParked(items.Count(i => i is Apply.ParkRequest));
+        AddParked(items.Count(i => i.IsParked));
     }
 
     /// <summary>
     /// The row changes among the first <paramref name="count"/> items as runs of the same table and kind, so
     /// counting costs one update per run, not one per row.
     /// </summary>
-    internal static IEnumerable<(RowChange First, long Count)> Runs(IReadOnlyList<object> items, int count)
+    internal static IEnumerable<(RowChange First, long Count)> Runs(IReadOnlyList<PendingChange> items, int count)
     {
         RowChange? run = null;
         long n = 0;
         for (var i = 0; i < count; i++)
         {
-            if (items[i] is not RowChange c) continue;
+            if (items[i].IsParked) continue;
+            var c = items[i].Change;
             if (run is not null && (c.Kind != run.Kind || !ReferenceEquals(c.Relation, run.Relation)))
             {
                 yield return (run, n);
@@ -94,40 +108,4 @@ public sealed class LinkCounters
 
     /// <summary>One round trip that committed transactions on the target.</summary>
     internal void RecordApply(TimeSpan elapsed) => _applyDuration?.Record(elapsed.TotalSeconds, _tags);
-}
-
-/// <summary>Row changes sent inside the open target transaction: counted only if it commits.</summary>
-internal sealed class RowTally
-{
-    public Dictionary<(string Table, ChangeKind Kind), long> Counts { get; } = [];
-
-    /// <summary>Changes parked (written to the dead-letter table) inside the open transaction.</summary>
-    public int Parked { get; set; }
-
-    /// <summary>Counts the row changes (and parked changes) among the first <paramref name="count"/> items.</summary>
-    public void Add(IReadOnlyList<object> items, int count)
-    {
-        for (var i = 0; i < count; i++)
-            if (items[i] is Apply.ParkRequest) Parked++;
-        foreach (var (c, n) in LinkCounters.Runs(items, count))
-            Counts[(c.Relation.QualifiedName, c.Kind)] = Counts.GetValueOrDefault((c.Relation.QualifiedName, c.Kind)) + n;
-    }
-
-    /// <summary>Conflicts resolved inside the open transaction.</summary>
-    public List<(RowChange Change, string Type, string Resolution)> Conflicts { get; } = [];
-
-    public void AddConflict(RowChange change, string type, string resolution) => Conflicts.Add((change, type, resolution));
-
-    /// <summary>Forgets the rows and parked changes (counted another way), keeps the conflicts.</summary>
-    public void ClearRows()
-    {
-        Counts.Clear();
-        Parked = 0;
-    }
-
-    public void Clear()
-    {
-        ClearRows();
-        Conflicts.Clear();
-    }
 }
