@@ -12,8 +12,12 @@ namespace PgMultiMaster.Monitoring;
 /// dead-letter and tombstone counts, and its recent conflicts and dead letters. Works whether or not the worker
 /// runs — a stale report means the worker is down, and the slots still tell how far behind its links are.
 /// </summary>
-public sealed class ClusterStatusReader(ClusterTopology topology)
+/// <param name="topology">The cluster whose nodes are read.</param>
+/// <param name="time">The clock that stamps the status (the worker's own; the system clock when omitted).</param>
+public sealed class ClusterStatusReader(ClusterTopology topology, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private const int Recent = 20;
 
     /// <summary>A worker's report older than this means the worker is not running.</summary>
@@ -22,7 +26,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
     public async Task<ClusterStatus> ReadAsync(string? servedBy, Func<string, IReadOnlyList<LinkView>?>? liveLinks, CancellationToken ct)
     {
         var nodes = await Task.WhenAll(topology.Options.Nodes.Select(n => ReadNodeAsync(n, liveLinks?.Invoke(n.Name), ct))).ConfigureAwait(false);
-        return new ClusterStatus(topology.Options.Cluster, DateTimeOffset.UtcNow, servedBy, nodes);
+        return new ClusterStatus(topology.Options.Cluster, _time.GetUtcNow(), servedBy, nodes);
     }
 
     /// <param name="live">The links as the worker in this process sees them (its own node), else null.</param>
@@ -57,7 +61,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
             var (deadLetters, tombstones) = await ReadCountsAsync(conn, ct).ConfigureAwait(false);
             return new NodeStatus
             {
-                Node = node.Name, Worker = up ? "up" : "down", WorkerSeenAt = live is not null ? DateTimeOffset.UtcNow : seenAt, StartedAt = startedAt,
+                Node = node.Name, Worker = up ? "up" : "down", WorkerSeenAt = live is not null ? _time.GetUtcNow() : seenAt, StartedAt = startedAt,
                 DeadLetters = deadLetters, Tombstones = tombstones, Links = links,
                 RecentConflicts = await ReadConflictsAsync(conn, ct).ConfigureAwait(false),
                 RecentDeadLetters = await ReadDeadLettersAsync(conn, ct).ConfigureAwait(false),
@@ -80,7 +84,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
     {
         Node = node.Name, Worker = live is not null ? "up" : "down", Reachable = reachable, Error = error,
         Links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
-            null, null, null, null, null, 0, 0, 0, 0, 0, linkError, DateTimeOffset.UtcNow)).ToList(),
+            null, null, null, null, null, 0, 0, 0, 0, 0, linkError, _time.GetUtcNow())).ToList(),
     };
 
     private sealed record Slot(long? LagBytes, long? Retained, string? Confirmed);
