@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dapper;
 using Npgsql;
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Progress;
@@ -92,19 +93,13 @@ public sealed class ClusterStatusReader(ClusterTopology topology, TimeProvider? 
     private async Task<Dictionary<string, Slot>> ReadSlotsAsync(NpgsqlConnection conn, string node, CancellationToken ct)
     {
         var byName = topology.LinksFrom(node).ToDictionary(l => l.SlotName, l => l.Target.Name);
-        await using var cmd = new NpgsqlCommand(
+        var rows = await conn.QueryAsync<(string Name, long? Lag, long? Retained, string? Confirmed)>(new CommandDefinition(
             """
             SELECT slot_name, (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, (pg_catalog.pg_current_wal_lsn() - restart_lsn)::bigint,
                    confirmed_flush_lsn::text
-            FROM pg_replication_slots WHERE slot_name = ANY($1)
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = byName.Keys.ToArray() });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        var slots = new Dictionary<string, Slot>();
-        while (await r.ReadAsync(ct).ConfigureAwait(false))
-            slots[byName[r.GetString(0)]] = new Slot(
-                r.IsDBNull(1) ? null : Math.Max(0, r.GetInt64(1)), r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3));
-        return slots;
+            FROM pg_replication_slots WHERE slot_name = ANY(@slots)
+            """, new { slots = byName.Keys.ToArray() }, cancellationToken: ct)).ConfigureAwait(false);
+        return rows.ToDictionary(s => byName[s.Name], s => new Slot(s.Lag is { } lag ? Math.Max(0, lag) : null, s.Retained, s.Confirmed));
     }
 
     private async Task<(DateTimeOffset? StartedAt, DateTimeOffset? SeenAt, TimeSpan? Age, WorkerReport? Report)> ReadReportAsync(
@@ -133,11 +128,9 @@ public sealed class ClusterStatusReader(ClusterTopology topology, TimeProvider? 
 
     private static async Task<(long?, long?)> ReadCountsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(
-            "SELECT (SELECT pg_catalog.count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)", conn);
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        await r.ReadAsync(ct).ConfigureAwait(false);
-        return (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1));
+        return await conn.QuerySingleAsync<(long?, long?)>(new CommandDefinition(
+            "SELECT (SELECT pg_catalog.count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)",
+            cancellationToken: ct)).ConfigureAwait(false);
     }
 
     private static async Task<List<ConflictView>> ReadConflictsAsync(NpgsqlConnection conn, CancellationToken ct)
