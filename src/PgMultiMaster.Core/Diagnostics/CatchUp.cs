@@ -8,8 +8,9 @@ namespace PgMultiMaster.Diagnostics;
 /// <summary>Waits until every link has applied and confirmed all that its source had written when the wait began.</summary>
 public static class CatchUp
 {
-    public static async Task WaitAsync(ClusterTopology topology, TimeSpan timeout, CancellationToken ct)
+    public static async Task WaitAsync(ClusterTopology topology, TimeSpan timeout, CancellationToken ct, TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         var targets = new Dictionary<string, ulong>();
         foreach (var node in topology.Options.Nodes)
         {
@@ -18,7 +19,7 @@ public static class CatchUp
             targets[node.Name] = (ulong)(NpgsqlLogSequenceNumber)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
         }
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var started = time.GetTimestamp();
         var behind = new List<string>();
         while (true)
         {
@@ -31,9 +32,9 @@ public static class CatchUp
                     behind.Add($"{link} at {new NpgsqlLogSequenceNumber(confirmed.GetValueOrDefault(link.SlotName))} (needs {new NpgsqlLogSequenceNumber(targets[node.Name])})");
             }
             if (behind.Count == 0) return;
-            if (clock.Elapsed > timeout)
+            if (time.GetElapsedTime(started) > timeout)
                 throw new TimeoutException($"links did not catch up within {timeout}: {string.Join("; ", behind)}");
-            await Task.Delay(100, ct).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, ct).ConfigureAwait(false);
         }
     }
 

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace PgMultiMaster.Diagnostics;
 
-/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 9xx host.</summary>
+/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 4xx worker host (housekeeping, status, endpoints).</summary>
 internal static partial class Log
 {
     [LoggerMessage(100, LogLevel.Information, "Link {Link}: streaming slot {Slot} from {Lsn}")]
@@ -37,4 +37,22 @@ internal static partial class Log
 
     [LoggerMessage(300, LogLevel.Information, "{Message}")]
     public static partial void Setup(ILogger logger, string message);
+
+    [LoggerMessage(400, LogLevel.Warning, "Housekeeping on node '{Node}' failed: {Error}")]
+    public static partial void HousekeepingFailed(ILogger logger, string node, string error);
+
+    [LoggerMessage(401, LogLevel.Debug, "Node '{Node}': removed {Count} tombstones older than {Watermark}")]
+    public static partial void TombstonesRemoved(ILogger logger, string node, int count, DateTime watermark);
+
+    [LoggerMessage(402, LogLevel.Debug, "Status poll on node '{Node}' failed: {Error}")]
+    public static partial void StatusPollFailed(ILogger logger, string node, string error);
+
+    [LoggerMessage(403, LogLevel.Warning, "Status poll on node '{Node}' failed")]
+    public static partial void StatusPollFailedUnexpectedly(ILogger logger, string node, Exception exception);
+
+    [LoggerMessage(404, LogLevel.Warning, "Node '{Node}' has no pgmm.worker_status table: run `pgmm init` to upgrade its catalog; `pgmm status` will show this worker as down.")]
+    public static partial void NoWorkerStatusTable(ILogger logger, string node);
+
+    [LoggerMessage(405, LogLevel.Information, "Serving metrics, status and the dashboard on {Addresses}")]
+    public static partial void Serving(ILogger logger, string addresses);
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
+using PgMultiMaster.Diagnostics;
 using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
 
@@ -28,7 +29,7 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)
             {
-                logger.LogWarning("Housekeeping on node '{Node}' failed: {Error}", node, e.Message);
+                Log.HousekeepingFailed(logger, node, e.Message);
             }
             await Task.Delay(interval, time, ct).ConfigureAwait(false);
         }
@@ -59,7 +60,7 @@ internal sealed class Housekeeping(ClusterTopology topology, string node, ILogge
             "DELETE FROM pgmm.tombstone tb WHERE (SELECT o.\"timestamp\" FROM pg_catalog.pg_xact_commit_timestamp_origin(tb.xmin) o) < $1", conn);
         clean.Parameters.Add(new NpgsqlParameter { Value = safe, NpgsqlDbType = NpgsqlDbType.TimestampTz });
         var removed = await clean.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        if (removed > 0) logger.LogDebug("Node '{Node}': removed {Count} tombstones older than {Watermark}", node, removed, safe);
+        if (removed > 0) Log.TombstonesRemoved(logger, node, removed, safe);
     }
 
     private async Task SamplePeerAsync(Configuration.NodeOptions peer, CancellationToken ct)

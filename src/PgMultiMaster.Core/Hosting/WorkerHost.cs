@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using PgMultiMaster.Configuration;
+using PgMultiMaster.Diagnostics;
 using PgMultiMaster.Monitoring;
 
 namespace PgMultiMaster.Hosting;
@@ -44,7 +45,7 @@ public static class WorkerHost
         app.UseRouting();
         HttpEndpoints.Map(app);
         app.Lifetime.ApplicationStarted.Register(() =>
-            app.Logger.LogInformation("Serving metrics, status and the dashboard on {Addresses}", string.Join(", ", app.Urls)));
+            Log.Serving(app.Logger, string.Join(", ", app.Urls)));
         return app;
     }
 

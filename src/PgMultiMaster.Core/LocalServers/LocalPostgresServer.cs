@@ -108,11 +108,49 @@ public sealed class LocalPostgresServer : IAsyncDisposable
 
     public async Task StartAsync(CancellationToken ct = default)
     {
-        if (Port == 0) Port = FreePort();
-        var options = string.Join(' ', _settings.Append($"port={Port}").Append($"unix_socket_directories={DataDir}").Select(s => "-c " + s));
-        await RunAsync("pg_ctl", ["-D", DataDir, "-l", Path.Combine(DataDir, "server.log"), "-w", "-t", "60", "-o", options, "start"], ct)
-            .ConfigureAwait(false);
+        // A port found free by binding port 0 and closing again is free only at that instant: another server started
+        // in parallel (or any process) may take it before postgres binds it. Reserving it would need postgres to take
+        // over an open socket, which it cannot; so the start is the test. When postgres cannot bind a port picked here,
+        // it exits and the start is repeated on another one. A server that has run keeps its port on restarts, since
+        // connection strings name it.
+        var picked = Port == 0;
+        var log = Path.Combine(DataDir, "server.log");
+        for (var attempt = 1; ; attempt++)
+        {
+            if (picked) Port = FreePort();
+            var options = string.Join(' ', _settings.Append($"port={Port}").Append($"unix_socket_directories={DataDir}").Select(s => "-c " + s));
+            var logStart = File.Exists(log) ? new FileInfo(log).Length : 0;
+            try
+            {
+                await RunAsync("pg_ctl", ["-D", DataDir, "-l", log, "-w", "-t", "60", "-o", options, "start"], ct).ConfigureAwait(false);
+                break;
+            }
+            catch (Exception e) when (e is InvalidOperationException or OperationCanceledException)
+            {
+                // pg_ctl gave up waiting (or was cancelled) while the postmaster may still be starting: never leave it behind.
+                await StopLeftoverAsync().ConfigureAwait(false);
+                if (e is InvalidOperationException && picked && attempt < 5 && PortWasTaken(log, logStart)) continue;
+                throw;
+            }
+        }
         IsRunning = true;
+    }
+
+    // "could not bind IPv4 address "127.0.0.1": Address already in use", then "could not create any TCP/IP sockets".
+    private static bool PortWasTaken(string log, long from)
+    {
+        if (!File.Exists(log)) return false;
+        using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        stream.Seek(Math.Min(from, stream.Length), SeekOrigin.Begin);
+        var text = new StreamReader(stream).ReadToEnd();
+        return text.Contains("could not bind", StringComparison.Ordinal) || text.Contains("Address already in use", StringComparison.Ordinal);
+    }
+
+    private async Task StopLeftoverAsync()
+    {
+        if (!File.Exists(Path.Combine(DataDir, "postmaster.pid"))) return;
+        try { await RunAsync("pg_ctl", ["-D", DataDir, "-m", "immediate", "-w", "-t", "30", "stop"], CancellationToken.None).ConfigureAwait(false); }
+        catch (InvalidOperationException) { /* not running after all */ }
     }
 
     /// <summary>Fast shutdown: open sessions are ended, committed data stays.</summary>
@@ -159,9 +197,23 @@ public sealed class LocalPostgresServer : IAsyncDisposable
         psi.RedirectStandardError = true;
         psi.WorkingDirectory = Path.GetTempPath();
         using var p = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {exe}.");
-        var stdout = p.StandardOutput.ReadToEndAsync(ct);
-        var stderr = p.StandardError.ReadToEndAsync(ct);
-        await p.WaitForExitAsync(ct).ConfigureAwait(false);
+        var stdout = p.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = p.StandardError.ReadToEndAsync(CancellationToken.None);
+        // pg_ctl waits at most its -t seconds; initdb has no bound of its own. A tool still running after this, or when
+        // the caller gives up, is killed with its children (runuser, initdb's postgres): none is left running.
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(3), TimeProvider.System);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, limit.Token);
+        try
+        {
+            await p.WaitForExitAsync(either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            try { p.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { /* exited meanwhile */ }
+            if (ct.IsCancellationRequested) throw;
+            throw new InvalidOperationException($"{tool} for server '{Name}' did not finish within 3 minutes and was killed.");
+        }
         if (p.ExitCode != 0)
         {
             var log = Path.Combine(DataDir, "server.log");

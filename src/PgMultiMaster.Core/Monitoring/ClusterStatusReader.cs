@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dapper;
 using Npgsql;
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Progress;
@@ -12,8 +13,12 @@ namespace PgMultiMaster.Monitoring;
 /// dead-letter and tombstone counts, and its recent conflicts and dead letters. Works whether or not the worker
 /// runs — a stale report means the worker is down, and the slots still tell how far behind its links are.
 /// </summary>
-public sealed class ClusterStatusReader(ClusterTopology topology)
+/// <param name="topology">The cluster whose nodes are read.</param>
+/// <param name="time">The clock that stamps the status (the worker's own; the system clock when omitted).</param>
+public sealed class ClusterStatusReader(ClusterTopology topology, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
     private const int Recent = 20;
 
     /// <summary>A worker's report older than this means the worker is not running.</summary>
@@ -22,7 +27,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
     public async Task<ClusterStatus> ReadAsync(string? servedBy, Func<string, IReadOnlyList<LinkView>?>? liveLinks, CancellationToken ct)
     {
         var nodes = await Task.WhenAll(topology.Options.Nodes.Select(n => ReadNodeAsync(n, liveLinks?.Invoke(n.Name), ct))).ConfigureAwait(false);
-        return new ClusterStatus(topology.Options.Cluster, DateTimeOffset.UtcNow, servedBy, nodes);
+        return new ClusterStatus(topology.Options.Cluster, _time.GetUtcNow(), servedBy, nodes);
     }
 
     /// <param name="live">The links as the worker in this process sees them (its own node), else null.</param>
@@ -57,7 +62,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
             var (deadLetters, tombstones) = await ReadCountsAsync(conn, ct).ConfigureAwait(false);
             return new NodeStatus
             {
-                Node = node.Name, Worker = up ? "up" : "down", WorkerSeenAt = live is not null ? DateTimeOffset.UtcNow : seenAt, StartedAt = startedAt,
+                Node = node.Name, Worker = up ? "up" : "down", WorkerSeenAt = live is not null ? _time.GetUtcNow() : seenAt, StartedAt = startedAt,
                 DeadLetters = deadLetters, Tombstones = tombstones, Links = links,
                 RecentConflicts = await ReadConflictsAsync(conn, ct).ConfigureAwait(false),
                 RecentDeadLetters = await ReadDeadLettersAsync(conn, ct).ConfigureAwait(false),
@@ -80,7 +85,7 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
     {
         Node = node.Name, Worker = live is not null ? "up" : "down", Reachable = reachable, Error = error,
         Links = live ?? topology.LinksFrom(node.Name).Select(l => new LinkView(node.Name, l.Target.Name, "down",
-            null, null, null, null, null, 0, 0, 0, 0, 0, linkError, DateTimeOffset.UtcNow)).ToList(),
+            null, null, null, null, null, 0, 0, 0, 0, 0, linkError, _time.GetUtcNow())).ToList(),
     };
 
     private sealed record Slot(long? LagBytes, long? Retained, string? Confirmed);
@@ -88,19 +93,13 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
     private async Task<Dictionary<string, Slot>> ReadSlotsAsync(NpgsqlConnection conn, string node, CancellationToken ct)
     {
         var byName = topology.LinksFrom(node).ToDictionary(l => l.SlotName, l => l.Target.Name);
-        await using var cmd = new NpgsqlCommand(
+        var rows = await conn.QueryAsync<(string Name, long? Lag, long? Retained, string? Confirmed)>(new CommandDefinition(
             """
             SELECT slot_name, (pg_catalog.pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, (pg_catalog.pg_current_wal_lsn() - restart_lsn)::bigint,
                    confirmed_flush_lsn::text
-            FROM pg_replication_slots WHERE slot_name = ANY($1)
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = byName.Keys.ToArray() });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        var slots = new Dictionary<string, Slot>();
-        while (await r.ReadAsync(ct).ConfigureAwait(false))
-            slots[byName[r.GetString(0)]] = new Slot(
-                r.IsDBNull(1) ? null : Math.Max(0, r.GetInt64(1)), r.IsDBNull(2) ? null : r.GetInt64(2), r.IsDBNull(3) ? null : r.GetString(3));
-        return slots;
+            FROM pg_replication_slots WHERE slot_name = ANY(@slots)
+            """, new { slots = byName.Keys.ToArray() }, cancellationToken: ct)).ConfigureAwait(false);
+        return rows.ToDictionary(s => byName[s.Name], s => new Slot(s.Lag is { } lag ? Math.Max(0, lag) : null, s.Retained, s.Confirmed));
     }
 
     private async Task<(DateTimeOffset? StartedAt, DateTimeOffset? SeenAt, TimeSpan? Age, WorkerReport? Report)> ReadReportAsync(
@@ -129,11 +128,9 @@ public sealed class ClusterStatusReader(ClusterTopology topology)
 
     private static async Task<(long?, long?)> ReadCountsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(
-            "SELECT (SELECT pg_catalog.count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)", conn);
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        await r.ReadAsync(ct).ConfigureAwait(false);
-        return (r.GetInt64(0), r.IsDBNull(1) ? null : r.GetInt64(1));
+        return await conn.QuerySingleAsync<(long?, long?)>(new CommandDefinition(
+            "SELECT (SELECT pg_catalog.count(*) FROM pgmm.dead_letter), (SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'pgmm.tombstone'::regclass)",
+            cancellationToken: ct)).ConfigureAwait(false);
     }
 
     private static async Task<List<ConflictView>> ReadConflictsAsync(NpgsqlConnection conn, CancellationToken ct)

@@ -17,7 +17,8 @@ public static class HttpEndpoints
     {
         var monitor = app.Services.GetRequiredService<StatusMonitor>();
         var options = monitor.Topology.Options.Monitoring;
-        var reader = new ClusterStatusReader(monitor.Topology);
+        var time = app.Services.GetRequiredService<TimeProvider>();
+        var reader = new ClusterStatusReader(monitor.Topology, time);
 
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", () =>
@@ -41,7 +42,7 @@ public static class HttpEndpoints
                 context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
                 return Results.Json(new { error = "access token required: send it in the header Authorization: Bearer TOKEN (not as ?token=); the dashboard asks for it" }, statusCode: 401);
             });
-        var nodeCache = new Cache<NodeStatus>(TimeSpan.FromSeconds(1), async () =>
+        var nodeCache = new Cache<NodeStatus>(TimeSpan.FromSeconds(1), time, async () =>
         {
             var node = await reader.ReadNodeAsync(monitor.Topology.NodeNamed(monitor.Node), monitor.Links(), CancellationToken.None).ConfigureAwait(false);
             node = node with { History = monitor.History };
@@ -49,7 +50,7 @@ public static class HttpEndpoints
         });
         api.MapGet("/status", async () => Results.Json(await nodeCache.GetAsync().ConfigureAwait(false), StatusJson.Options));
         // Every open dashboard polls this: read the nodes at most once a second, whatever the number of viewers.
-        var cache = new Cache<ClusterStatus>(TimeSpan.FromSeconds(1), async () =>
+        var cache = new Cache<ClusterStatus>(TimeSpan.FromSeconds(1), time, async () =>
         {
             var status = await reader.ReadAsync(monitor.Node, n => n == monitor.Node ? monitor.Links() : null, CancellationToken.None).ConfigureAwait(false);
             var nodes = status.Nodes.Select(n => n.Node == monitor.Node ? n with { History = monitor.History } : n).ToList();
@@ -90,7 +91,7 @@ public static class HttpEndpoints
     }
 
     /// <summary>The last status read, shared by concurrent requests and reused for <c>maxAge</c>.</summary>
-    private sealed class Cache<T>(TimeSpan maxAge, Func<Task<T>> read)
+    private sealed class Cache<T>(TimeSpan maxAge, TimeProvider time, Func<Task<T>> read)
     {
         private readonly Lock _lock = new();
         private Task<T>? _current;
@@ -102,10 +103,10 @@ public static class HttpEndpoints
             {
                 // A read still running is shared too: a slow or unreachable node must not pile reads up.
                 var fresh = _current is not null && !_current.IsFaulted
-                            && (!_current.IsCompleted || System.Diagnostics.Stopwatch.GetElapsedTime(_startedAt) < maxAge);
+                            && (!_current.IsCompleted || time.GetElapsedTime(_startedAt) < maxAge);
                 if (!fresh)
                 {
-                    _startedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                    _startedAt = time.GetTimestamp();
                     _current = read();
                 }
                 return _current!;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
+using PgMultiMaster.Diagnostics;
 using PgMultiMaster.Progress;
 using PgMultiMaster.Replication;
 using PgMultiMaster.Sql;
@@ -66,9 +67,9 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
                     // Status must never stop replication, nor stop for good: try again at the next poll. What it
                     // measured is unknown meanwhile, not stale.
                     if (e is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
-                        logger.LogDebug("Status poll on node '{Node}' failed: {Error}", node, e.Message);
+                        Log.StatusPollFailed(logger, node, e.Message);
                     else
-                        logger.LogWarning(e, "Status poll on node '{Node}' failed", node);
+                        Log.StatusPollFailedUnexpectedly(logger, node, e);
                     foreach (var l in links) l.Status.Measured = LinkMeasurement.Unknown;
                     (DeadLetters, Tombstones) = (null, null);
                     if (conn is not null) await conn.DisposeAsync().ConfigureAwait(false);
@@ -171,7 +172,7 @@ public sealed class StatusMonitor(ClusterTopology topology, string node, IReadOn
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
         {
-            if (!_warnedNoTable) logger.LogWarning("Node '{Node}' has no pgmm.worker_status table: run `pgmm init` to upgrade its catalog; `pgmm status` will show this worker as down.", node);
+            if (!_warnedNoTable) Log.NoWorkerStatusTable(logger, node);
             _warnedNoTable = true;
         }
     }

@@ -14,7 +14,7 @@ internal sealed class FeedbackGate : IDisposable
     private readonly Action<ulong> _confirm;
     private readonly Func<ulong> _received;
     private readonly Func<int> _unhandled;
-    private readonly Timer _timer;
+    private readonly ITimer _timer;
     private readonly Lock _lock = new();
     // Source transactions (end LSN) waiting for the target to commit them (target LSN unknown: ulong.MaxValue)
     // and to flush past their commit.
@@ -42,7 +42,9 @@ internal sealed class FeedbackGate : IDisposable
     /// <param name="confirm">Tells the source the slot may pass this position.</param>
     /// <param name="received">The last position received from the source.</param>
     /// <param name="unhandled">How many received events the apply side has not handled yet (they are received ahead of it).</param>
-    public FeedbackGate(TimeSpan interval, ulong confirmed, ulong applied, ulong recorded, Action<ulong> confirm, Func<ulong> received, Func<int> unhandled)
+    /// <param name="time">The clock whose timer runs the idle confirmation (the system's when omitted).</param>
+    public FeedbackGate(TimeSpan interval, ulong confirmed, ulong applied, ulong recorded, Action<ulong> confirm, Func<ulong> received, Func<int> unhandled,
+        TimeProvider? time = null)
     {
         _confirm = confirm;
         _received = received;
@@ -50,7 +52,7 @@ internal sealed class FeedbackGate : IDisposable
         _confirmed = confirmed;
         _applied = applied;
         _recorded = recorded;
-        _timer = new Timer(_ => ConfirmIdle(), null, interval, interval);
+        _timer = (time ?? TimeProvider.System).CreateTimer(_ => ConfirmIdle(), null, interval, interval);
     }
 
     public ulong Confirmed { get { lock (_lock) return _confirmed; } }
@@ -132,7 +134,7 @@ internal sealed class FeedbackGate : IDisposable
         Advance();
     }
 
-    /// <summary>Confirms what the timer would: for tests, which pass an infinite interval.</summary>
+    /// <summary>Confirms what the timer does at each interval.</summary>
     internal void ConfirmIdle()
     {
         lock (_lock)

@@ -204,7 +204,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         // Received and decoded ahead of the apply side, so the stream is read while the target works.
         var events = new StreamReceiver(options.MaxBufferedBytes);
         using var feedback = new FeedbackGate(options.FeedbackInterval, slotFacts.ConfirmedFlush, resumeFrom, slotFacts.RecordedApplied ?? 0,
-            lsn => source.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)), () => (ulong)source.LastReceivedLsn, () => events.Unhandled);
+            lsn => source.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)), () => (ulong)source.LastReceivedLsn, () => events.Unhandled, time);
         var recordedAt = time.GetUtcNow();
         // The source records how far the slot may pass applied transactions before it does: between transactions at
         // once, under a steady stream once per FeedbackInterval (one small durable commit on the source).

@@ -1,3 +1,4 @@
+using Dapper;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using PgMultiMaster.Configuration;
@@ -52,9 +53,8 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         foreach (var node in topology.Options.Nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
-            bool recorded;
-            await using (var table = new NpgsqlCommand("SELECT pg_catalog.to_regclass('pgmm.slot_progress') IS NOT NULL", conn))
-                recorded = (bool)(await table.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+            var recorded = await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+                "SELECT pg_catalog.to_regclass('pgmm.slot_progress') IS NOT NULL", cancellationToken: ct)).ConfigureAwait(false);
             foreach (var link in topology.LinksFrom(node.Name))
             {
                 // The record first: a slot missing while it has one is reported lost.
@@ -84,32 +84,21 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         NpgsqlConnection conn, NodeOptions node, string publication, string publish, IEnumerable<ReplicatedTable> tables, CancellationToken ct)
     {
         var quoted = Quote.Ident(publication);
-        await using (var exists = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_publication WHERE pubname = $1", conn))
+        if (await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT pg_catalog.count(*) FROM pg_publication WHERE pubname = @publication", new { publication }, cancellationToken: ct)).ConfigureAwait(false) == 0)
         {
-            exists.Parameters.Add(new NpgsqlParameter { Value = publication });
-            if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! == 0)
-            {
-                await ExecAsync(conn, $"CREATE PUBLICATION {quoted} WITH (publish = {Quote.Literal(publish)})", ct).ConfigureAwait(false);
-                Log.Setup(logger, $"node '{node.Name}': created publication {publication}");
-            }
+            await ExecAsync(conn, $"CREATE PUBLICATION {quoted} WITH (publish = {Quote.Literal(publish)})", ct).ConfigureAwait(false);
+            Log.Setup(logger, $"node '{node.Name}': created publication {publication}");
         }
 
-        var current = new HashSet<string>();
-        await using (var list = new NpgsqlCommand("SELECT pg_catalog.format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $1", conn))
-        {
-            list.Parameters.Add(new NpgsqlParameter { Value = publication });
-            await using var r = await list.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false)) current.Add(r.GetString(0));
-        }
+        var current = (await conn.QueryAsync<string>(new CommandDefinition(
+            "SELECT pg_catalog.format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = @publication",
+            new { publication }, cancellationToken: ct)).ConfigureAwait(false)).ToHashSet();
         // format('%I') quotes only where needed; compare in the same form.
         var wanted = new Dictionary<string, ReplicatedTable>();
         foreach (var t in tables)
-        {
-            await using var fmt = new NpgsqlCommand("SELECT pg_catalog.format('%I.%I', $1, $2)", conn);
-            fmt.Parameters.Add(new NpgsqlParameter { Value = t.Schema });
-            fmt.Parameters.Add(new NpgsqlParameter { Value = t.Name });
-            wanted[(string)(await fmt.ExecuteScalarAsync(ct).ConfigureAwait(false))!] = t;
-        }
+            wanted[(await conn.ExecuteScalarAsync<string>(new CommandDefinition(
+                "SELECT pg_catalog.format('%I.%I', @schema, @name)", new { schema = t.Schema, name = t.Name }, cancellationToken: ct)).ConfigureAwait(false))!] = t;
 
         var add = wanted.Where(w => !current.Contains(w.Key)).Select(w => w.Value.Quoted).ToList();
         var drop = current.Where(c => !wanted.ContainsKey(c)).ToList();
@@ -131,28 +120,20 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
     /// </summary>
     private async Task CreateTombstoneTriggersAsync(NpgsqlConnection conn, NodeOptions node, ReplicatedTable table, CancellationToken ct)
     {
-        var key = new List<string>();
-        await using (var cmd = new NpgsqlCommand(
+        var key = (await conn.QueryAsync<string>(new CommandDefinition(
             """
             SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
             JOIN pg_class c ON c.oid = i.indrelid
             -- the key apply finds rows by: the replica identity index if there is one, else the primary key
-            WHERE i.indrelid = pg_catalog.to_regclass($1) AND (CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END)
+            WHERE i.indrelid = pg_catalog.to_regclass(@table) AND (CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END)
             ORDER BY pg_catalog.array_position(i.indkey::int2[], a.attnum)
-            """, conn))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });
-            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false))
-                if (!key.Contains(r.GetString(0))) key.Add(r.GetString(0));
-        }
+            """, new { table = table.Quoted }, cancellationToken: ct)).ConfigureAwait(false)).Distinct().ToList();
         if (key.Count == 0) return; // matched by all columns: no key to remember
 
-        await using (var exists = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgname = 'pgmm_tombstone'", conn))
-        {
-            exists.Parameters.Add(new NpgsqlParameter { Value = table.Quoted });
-            if ((long)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0) return;
-        }
+        if (await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT pg_catalog.count(*) FROM pg_trigger WHERE tgrelid = pg_catalog.to_regclass(@table) AND tgname = 'pgmm_tombstone'",
+                new { table = table.Quoted }, cancellationToken: ct)).ConfigureAwait(false) > 0)
+            return;
         var args = string.Join(", ", key.Select(Quote.Literal));
         var keyChanged = string.Join(" OR ", key.Select(k => $"OLD.{Quote.Ident(k)} IS DISTINCT FROM NEW.{Quote.Ident(k)}"));
         await ExecAsync(conn, $"""
@@ -175,15 +156,12 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
     private async Task CreateSlotAsync(NpgsqlConnection conn, Link link, CancellationToken ct)
     {
         // ClusterCheck refused a same-named slot of another plugin or database: an existing one is ours.
-        await using (var existing = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_replication_slots WHERE slot_name = $1", conn))
+        if (await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT pg_catalog.count(*) FROM pg_replication_slots WHERE slot_name = @slot", new { slot = link.SlotName }, cancellationToken: ct)).ConfigureAwait(false) > 0)
         {
-            existing.Parameters.Add(new NpgsqlParameter { Value = link.SlotName });
-            if ((long)(await existing.ExecuteScalarAsync(ct).ConfigureAwait(false))! > 0)
-            {
-                // Made by a version before the record: from now on a drop of it is told from a slot never created.
-                await ExecAsync(conn, "INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0') ON CONFLICT (slot_name) DO NOTHING", ct, link.SlotName).ConfigureAwait(false);
-                return;
-            }
+            // Made by a version before the record: from now on a drop of it is told from a slot never created.
+            await ExecAsync(conn, "INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0') ON CONFLICT (slot_name) DO NOTHING", ct, link.SlotName).ConfigureAwait(false);
+            return;
         }
         Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
         await ExecAsync(conn, "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Dapper;
 using Npgsql;
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Conflicts;
@@ -55,9 +56,9 @@ public static class ConflictRulesCheck
 
     private static async Task CheckFullIdentityAsync(NpgsqlConnection conn, string node, string table, string key, string strategy, List<string> problems, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand("SELECT relreplident::text FROM pg_class WHERE oid = pg_catalog.to_regclass($1)", conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(table) });
-        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is string identity && identity != "f")
+        var identity = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "SELECT relreplident::text FROM pg_class WHERE oid = pg_catalog.to_regclass(@table)", new { table = Quoted(table) }, cancellationToken: ct)).ConfigureAwait(false);
+        if (identity is not null && identity != "f")
             problems.Add($"{key}: {strategy} needs the remote old row: node '{node}': ALTER TABLE {Quoted(table)} REPLICA IDENTITY FULL.");
     }
 
@@ -89,19 +90,15 @@ public static class ConflictRulesCheck
 
     private static async Task<Dictionary<string, (string Type, bool Numeric, bool Key)>> ColumnsAsync(NpgsqlConnection conn, string table, CancellationToken ct)
     {
-        var columns = new Dictionary<string, (string, bool, bool)>();
-        await using var cmd = new NpgsqlCommand(
+        var rows = await conn.QueryAsync<(string Name, string Type, bool Numeric, bool Key)>(new CommandDefinition(
             """
             SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory = 'N',
                    coalesce(a.attnum = ANY (i.indkey), false)
             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
-            WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
-            """, conn);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = Quoted(table) });
-        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-        while (await r.ReadAsync(ct).ConfigureAwait(false)) columns[r.GetString(0)] = (r.GetString(1), r.GetBoolean(2), r.GetBoolean(3));
-        return columns;
+            WHERE a.attrelid = pg_catalog.to_regclass(@table) AND a.attnum > 0 AND NOT a.attisdropped
+            """, new { table = Quoted(table) }, cancellationToken: ct)).ConfigureAwait(false);
+        return rows.ToDictionary(c => c.Name, c => (c.Type, c.Numeric, c.Key));
     }
 
     private static string Quoted(string qualified)

@@ -1,3 +1,4 @@
+using Dapper;
 using Npgsql;
 
 namespace PgMultiMaster.Setup;
@@ -65,15 +66,9 @@ public sealed record NodeCatalog(
         }
 
         var claimed = new Dictionary<string, string>();
-        await using (var cmd = new NpgsqlCommand("SELECT pg_catalog.to_regclass('pgmm.node') IS NOT NULL", conn))
-        {
-            if ((bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
-            {
-                await using var nodes = new NpgsqlCommand("SELECT cluster, name FROM pgmm.node", conn);
-                await using var r = await nodes.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await r.ReadAsync(ct).ConfigureAwait(false)) claimed[r.GetString(0)] = r.GetString(1);
-            }
-        }
+        if (await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_catalog.to_regclass('pgmm.node') IS NOT NULL", cancellationToken: ct)).ConfigureAwait(false))
+            foreach (var (cluster, name) in await conn.QueryAsync<(string, string)>(new CommandDefinition("SELECT cluster, name FROM pgmm.node", cancellationToken: ct)).ConfigureAwait(false))
+                claimed[cluster] = name;
 
         var tables = new List<CatalogTable>();
         await using (var cmd = new NpgsqlCommand(

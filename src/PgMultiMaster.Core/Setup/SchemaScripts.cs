@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.RegularExpressions;
+using Dapper;
 using Npgsql;
 
 namespace PgMultiMaster.Setup;
@@ -36,18 +37,12 @@ public static partial class SchemaScripts
     /// <summary>Brings the pgmm schema of one database up to date; returns the versions applied.</summary>
     public static async Task<IReadOnlyList<int>> ApplyAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using (var create = new NpgsqlCommand("CREATE SCHEMA IF NOT EXISTS pgmm", conn))
-            await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-
-        var installed = 0;
-        await using (var exists = new NpgsqlCommand("SELECT pg_catalog.to_regclass('pgmm.schema_version') IS NOT NULL", conn))
-        {
-            if ((bool)(await exists.ExecuteScalarAsync(ct).ConfigureAwait(false))!)
-            {
-                await using var current = new NpgsqlCommand("SELECT coalesce(max(version), 0) FROM pgmm.schema_version", conn);
-                installed = (int)(await current.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-            }
-        }
+        await conn.ExecuteAsync(new CommandDefinition("CREATE SCHEMA IF NOT EXISTS pgmm", cancellationToken: ct)).ConfigureAwait(false);
+        var installed = await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT pg_catalog.to_regclass('pgmm.schema_version') IS NOT NULL", cancellationToken: ct)).ConfigureAwait(false)
+            ? await conn.ExecuteScalarAsync<int>(new CommandDefinition(
+                "SELECT coalesce(max(version), 0) FROM pgmm.schema_version", cancellationToken: ct)).ConfigureAwait(false)
+            : 0;
 
         var applied = new List<int>();
         foreach (var (version, _, sql) in All.Where(s => s.Version > installed))
@@ -55,11 +50,8 @@ public static partial class SchemaScripts
             await using var tx = await conn.BeginTransactionAsync(ct).ConfigureAwait(false);
             await using (var run = new NpgsqlCommand(sql, conn, tx))
                 await run.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            await using (var record = new NpgsqlCommand("INSERT INTO pgmm.schema_version (version) VALUES ($1)", conn, tx))
-            {
-                record.Parameters.Add(new NpgsqlParameter { Value = version });
-                await record.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-            }
+            await conn.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO pgmm.schema_version (version) VALUES (@version)", new { version }, tx, cancellationToken: ct)).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             applied.Add(version);
         }

@@ -205,12 +205,16 @@ public sealed class Mesh : IAsyncDisposable
     public Task WaitForCatchUpAsync(TimeSpan? timeout = null) =>
         CatchUp.WaitAsync(Topology, timeout ?? TimeSpan.FromSeconds(90), CancellationToken.None);
 
-    /// <summary>Waits until every link has caught up, then asserts that every replicated table is identical on every node.</summary>
+    /// <summary>
+    /// Waits until every link has caught up, then asserts that every replicated table is identical on every node: by
+    /// the product's checksums (<c>pgmm diff</c>) and by the harness's own plain SQL (<see cref="RowSets"/>).
+    /// </summary>
     public async Task<ClusterDiff> AssertConvergedAsync(TimeSpan? timeout = null)
     {
         await WaitForCatchUpAsync(timeout);
         var diff = await ClusterDiff.ComputeAsync(Topology, CancellationToken.None);
         Assert.True(diff.AllMatch, "nodes differ:\n" + diff.Render());
+        await RowSets.AssertSameAsync(this);
         return diff;
     }
 

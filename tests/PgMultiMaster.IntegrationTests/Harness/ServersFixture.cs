@@ -33,14 +33,32 @@ public class ServersFixture : IAsyncLifetime
         {
             var major = int.Parse(Environment.GetEnvironmentVariable("PGMM_TEST_PG_VERSION") ?? "17", System.Globalization.CultureInfo.InvariantCulture);
             foreach (var name in NodeNames) servers.Add(await ContainerTestServer.StartNewAsync(name, major));
+            Servers = servers;
+            await AssertVersionAsync(binDir: null, imageMajor: major);
         }
         else
         {
             var binDir = PostgresBinaries.Find();
             var started = await Task.WhenAll(NodeNames.Select(name => StartLocalAsync(name, Root, binDir)));
             servers.AddRange(started.Select(s => new LocalTestServer(s)));
+            Servers = servers;
+            await AssertVersionAsync(binDir, imageMajor: null);
         }
-        Servers = servers;
+    }
+
+    private async Task AssertVersionAsync(string? binDir, int? imageMajor)
+    {
+        try
+        {
+            await ServerVersions.AssertAsync(Servers, binDir, imageMajor);
+        }
+        catch
+        {
+            // Stopped at once, whether or not the runner disposes a fixture that failed to start (then nothing is left to).
+            await DisposeAsync();
+            Servers = [];
+            throw;
+        }
     }
 
     /// <summary>False for servers that only local binaries can be set up as (files in the data folder).</summary>

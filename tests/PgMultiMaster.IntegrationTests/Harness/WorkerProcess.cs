@@ -9,7 +9,23 @@ public sealed class WorkerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _output = new();
 
-    private WorkerProcess(Process process) => _process = process;
+    // Workers still running when the test process ends (a test that never disposed its worker, a run cut short) are
+    // killed then: an orphaned worker would keep replicating into the next run's databases.
+    private static readonly HashSet<Process> Running = [];
+
+    static WorkerProcess() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        lock (Running)
+            foreach (var p in Running)
+                try { if (!p.HasExited) p.Kill(entireProcessTree: true); }
+                catch (InvalidOperationException) { /* already gone */ }
+    };
+
+    private WorkerProcess(Process process)
+    {
+        _process = process;
+        lock (Running) Running.Add(process);
+    }
 
     public static WorkerProcess Start(string configPath, string node, params string[] extraArgs) =>
         Start(configPath, node, new Dictionary<string, string>(), extraArgs);
@@ -68,21 +84,29 @@ public sealed class WorkerProcess : IAsyncDisposable
             using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             await kill!.WaitForExitAsync();
         }
-        using var cts = new CancellationTokenSource(timeout);
-        await _process.WaitForExitAsync(cts.Token);
-        return _process.ExitCode;
+        return await WaitForExitAsync(timeout);
     }
 
+    /// <summary>Waits for the worker to exit; one that does not within <paramref name="timeout"/> is killed, and the wait fails.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
-        await _process.WaitForExitAsync(cts.Token);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            throw new TimeoutException($"the worker did not exit within {timeout} and was killed:\n" + Output);
+        }
         return _process.ExitCode;
     }
 
     public ValueTask DisposeAsync()
     {
         Kill();
+        lock (Running) Running.Remove(_process);
         _process.Dispose();
         return ValueTask.CompletedTask;
     }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Time.Testing;
 using PgMultiMaster.Progress;
 
 namespace PgMultiMaster.Tests.Progress;
@@ -142,5 +143,124 @@ public sealed class FeedbackGateTests
         gate.ConfirmIdle();
         Assert.Empty(source.Confirmed);
         Assert.Equal(300UL, gate.Confirmed);
+    }
+
+    [Fact]
+    public void The_timer_confirms_idle_WAL_at_each_interval_and_not_before()
+    {
+        var source = new Source { Received = 900 };
+        var clock = new FakeTimeProvider();
+        using var gate = new FeedbackGate(TimeSpan.FromMilliseconds(500), 100, 100, 100, source.Confirmed.Add, () => source.Received,
+            () => source.Unhandled, clock);
+        clock.Advance(TimeSpan.FromMilliseconds(499));
+        Assert.Empty(source.Confirmed);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal([900UL], source.Confirmed);
+
+        source.Received = 1200;
+        clock.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal([900UL, 1200UL], source.Confirmed);
+    }
+
+    [Fact]
+    public void A_disposed_gate_confirms_nothing_more()
+    {
+        var source = new Source { Received = 900 };
+        var clock = new FakeTimeProvider();
+        var gate = new FeedbackGate(TimeSpan.FromMilliseconds(500), 100, 100, 100, source.Confirmed.Add, () => source.Received,
+            () => source.Unhandled, clock);
+        gate.Dispose();
+        clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.Empty(source.Confirmed);
+    }
+
+    [Fact]
+    public void The_slot_never_passes_what_the_target_has_flushed()
+    {
+        var source = new Source { Received = 900 };
+        using var gate = Gate(source);
+        gate.TransactionDone(200, 5000);
+        gate.TransactionDone(300, 6000);
+        gate.TargetFlushed(5500);
+        Assert.Equal(200UL, gate.Unrecorded);
+
+        gate.Recorded(300); // a record ahead of the flush must not let the slot pass the unflushed transaction
+        gate.ConfirmIdle();
+        Assert.Equal([200UL], source.Confirmed);
+        Assert.True(gate.AwaitingFlush);
+
+        gate.TargetFlushed(6000);
+        Assert.False(gate.AwaitingFlush);
+        gate.ConfirmIdle();
+        Assert.Equal([200UL, 300UL, 900UL], source.Confirmed);
+    }
+
+    [Fact]
+    public void An_echo_behind_an_unflushed_applied_transaction_waits_for_it()
+    {
+        var source = new Source();
+        using var gate = Gate(source);
+        gate.TransactionDone(200, 5000);
+        gate.TransactionDone(300, 0); // needed nothing on the target, but comes after one that is not durable yet
+        Assert.Empty(source.Confirmed);
+
+        gate.TargetFlushed(5000);
+        gate.Recorded(200);
+        Assert.Equal([300UL], source.Confirmed);
+    }
+
+    [Fact]
+    public void Positions_reported_out_of_order_never_move_the_slot_back()
+    {
+        var source = new Source();
+        using var gate = Gate(source);
+        gate.TransactionDone(200, 5000);
+        gate.TargetFlushed(5000);
+        gate.Recorded(200);
+        Assert.Equal([200UL], source.Confirmed);
+
+        gate.TargetFlushed(4000); // an older flush report
+        gate.Recorded(150);       // an older record
+        Assert.Null(gate.Unrecorded);
+        gate.TransactionDone(300, 4500); // committed below the flushed position: durable already
+        Assert.Equal(300UL, gate.Unrecorded);
+        gate.Recorded(300);
+        Assert.Equal([200UL, 300UL], source.Confirmed);
+        Assert.Equal(300UL, gate.Confirmed);
+    }
+
+    [Fact]
+    public void Idle_WAL_below_the_confirmed_position_is_not_confirmed_again()
+    {
+        var source = new Source { Received = 900 };
+        using var gate = Gate(source);
+        gate.ConfirmIdle();
+        source.Received = 800; // a keepalive carrying an older position
+        gate.ConfirmIdle();
+        Assert.Equal([900UL], source.Confirmed);
+        Assert.Equal(900UL, gate.Confirmed);
+    }
+
+    [Fact]
+    public void A_link_resuming_with_everything_recorded_confirms_idle_WAL_at_once()
+    {
+        // The target applied up to 500, the source recorded 500, the slot confirmed 450: nothing is missing.
+        var source = new Source { Received = 700 };
+        using var gate = Gate(source, confirmed: 450, applied: 500, recorded: 500);
+        Assert.Null(gate.Unrecorded);
+        Assert.Equal(450UL, gate.Confirmed);
+        gate.ConfirmIdle();
+        Assert.Equal([700UL], source.Confirmed);
+    }
+
+    [Fact]
+    public void A_fresh_link_confirms_echoes_without_any_record()
+    {
+        // pgmm init wrote the record as 0/0 and the target has no origin progress.
+        var source = new Source();
+        using var gate = Gate(source, confirmed: 100, applied: 0, recorded: 0);
+        Assert.Null(gate.Unrecorded);
+        gate.TransactionDone(200, 0);
+        Assert.Equal([200UL], source.Confirmed);
     }
 }

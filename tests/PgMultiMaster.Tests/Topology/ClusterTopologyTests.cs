@@ -1,7 +1,7 @@
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Topology;
 
-namespace PgMultiMaster.Tests.Configuration;
+namespace PgMultiMaster.Tests.Topology;
 
 public sealed class ClusterTopologyTests
 {

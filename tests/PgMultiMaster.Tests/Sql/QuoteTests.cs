@@ -1,6 +1,6 @@
 using PgMultiMaster.Sql;
 
-namespace PgMultiMaster.Tests.Configuration;
+namespace PgMultiMaster.Tests.Sql;
 
 public sealed class QuoteTests
 {
