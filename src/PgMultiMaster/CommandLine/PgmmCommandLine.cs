@@ -25,6 +25,7 @@ internal static class PgmmCommandLine
 
     public static RootCommand Build()
     {
+        // Named here, not after the executable: "dotnet pgmm.dll" and the unit tests run it under other names.
         var root = new RootCommand("PgMultiMaster — multi-master replication for PostgreSQL.")
         {
             Options.Config(), Options.Node(), Options.Cluster(),
@@ -61,6 +62,7 @@ internal static class PgmmCommandLine
                 Options.Text("--dir", "PATH", "The folder to create for the servers (it must not exist yet; default: a new one under /tmp).")),
             Help(),
         };
+        root.HelpName = "pgmm";
         var help = root.Options.OfType<HelpOption>().Single();
         help.Action = new HelpText();
         return root;
