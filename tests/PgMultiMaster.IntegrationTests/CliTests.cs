@@ -24,7 +24,8 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
         var dir = TempDir();
         await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), """
             { "PgMultiMaster": { "Nodes": [ { "Name": "East!", "ConnectionString": "Host=x" }, { "Name": "west", "ConnectionString": "" } ],
-                                 "Tables": [ "nodot" ], "Apply": { "BatchSize": 0 } } }
+                                 "Tables": [ "nodot" ], "Apply": { "BatchSize": 0, "BatchSise": 200 },
+                                 "Conflicts": { "Tables": { "public.t": { "Stratgy": "KeepLocal" } } } } }
             """);
         var (code, text) = await Pgmm(dir, "run", "--node", "north");
         Assert.Equal(2, code);
@@ -33,6 +34,29 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
         Assert.Contains("PgMultiMaster:Node 'north' is not one of PgMultiMaster:Nodes", text);
         Assert.Contains("PgMultiMaster:Tables:0 'nodot' must be schema.table", text);
         Assert.Contains("PgMultiMaster:Apply:BatchSize 0 must be between 1 and 10000", text);
+        Assert.Contains("PgMultiMaster:Apply:BatchSise is not a setting; did you mean PgMultiMaster:Apply:BatchSize?", text);
+        Assert.Contains("PgMultiMaster:Conflicts:Tables:public.t:Stratgy is not a setting; did you mean PgMultiMaster:Conflicts:Tables:public.t:Strategy?", text);
+    }
+
+    [Fact]
+    public async Task Misspelt_flags_and_settings_are_refused_with_exit_code_2_naming_the_nearest()
+    {
+        var dir = TempDir();
+        await File.WriteAllTextAsync(Path.Combine(dir, "appsettings.json"), """
+            { "PgMultiMaster": { "Nodes": [ { "Name": "east", "ConnectionString": "Host=127.0.0.1;Port=1" }, { "Name": "west", "ConnectionString": "Host=127.0.0.1;Port=2" } ],
+                                 "Tables": [ "public.*" ] } }
+            """);
+        var (code, text) = await Pgmm(dir, "status", "--nod", "east", "--limt", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("pgmm status: unknown option '--nod'; did you mean '--node'?", text);
+
+        (code, text) = await Pgmm(dir, "status", "--PgMultiMaster:Monitoring:MaxLagByte=5");
+        Assert.Equal(2, code);
+        Assert.Contains("PgMultiMaster:Monitoring:MaxLagByte is not a setting; did you mean PgMultiMaster:Monitoring:MaxLagBytes?", text);
+
+        (code, text) = await Pgmm(dir, "status", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--json", text);
     }
 
     [Fact]

@@ -61,7 +61,7 @@ public static class WorkerHost
         services.AddOptions<PgMultiMasterOptions>()
             .Bind(configuration.GetSection(PgMultiMasterOptions.SectionName))
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<PgMultiMasterOptions>, RunOptionsValidation>();
+        services.AddSingleton<IValidateOptions<PgMultiMasterOptions>>(new RunOptionsValidation(configuration));
         services.AddSingleton<NodeWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeWorker>());
         // What the HTTP endpoints and the metrics read: the worker's links as its monitor sees them.
@@ -74,11 +74,12 @@ public static class WorkerHost
             .AddJsonStream(new MemoryStream(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new { PgMultiMaster = options })))
             .Build(), logging);
 
-    private sealed class RunOptionsValidation : IValidateOptions<PgMultiMasterOptions>
+    /// <summary>The options as <c>pgmm run</c> needs them, and no key in the section that binds to nothing.</summary>
+    private sealed class RunOptionsValidation(IConfiguration configuration) : IValidateOptions<PgMultiMasterOptions>
     {
         public ValidateOptionsResult Validate(string? name, PgMultiMasterOptions options)
         {
-            var errors = OptionsValidator.Validate(options, requireNode: true);
+            var errors = SettingKeys.Unknown(configuration).Concat(OptionsValidator.Validate(options, requireNode: true)).ToList();
             return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
         }
     }

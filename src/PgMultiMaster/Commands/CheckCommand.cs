@@ -5,9 +5,9 @@ namespace PgMultiMaster.Cli.Commands;
 
 internal static class CheckCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    public static async Task<int> RunAsync(CliConfiguration configuration, CancellationToken ct)
     {
-        var options = args.LoadOptions(requireNode: false);
+        var options = configuration.LoadOptions(requireNode: false);
         var result = await ClusterCheck.RunAsync(new ClusterTopology(options), ct);
         if (result.Problems.Count > 0)
             throw new CliException(new PrerequisiteException(result.Problems).Message);

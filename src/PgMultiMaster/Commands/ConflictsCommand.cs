@@ -5,14 +5,16 @@ namespace PgMultiMaster.Cli.Commands;
 /// <summary><c>pgmm conflicts</c>: recent conflicts on every node, newest first.</summary>
 internal static class ConflictsCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    /// <summary>The flags: --on, --table, --type, --since, --limit.</summary>
+    public sealed record Filter(string? On, string? Table, string? Type, string? Since, int Limit);
+
+    public static async Task<int> RunAsync(CliConfiguration configuration, Filter filter, CancellationToken ct)
     {
-        var options = args.LoadOptions(requireNode: false);
-        var config = args.LoadConfiguration();
-        var type = config["Query:Type"];
+        var options = configuration.LoadOptions(requireNode: false);
+        var type = filter.Type;
         if (type is not null && ConflictTypeNames.Parse(type) is null)
             throw new CliException($"--type {type}: unknown conflict type (one of {string.Join(", ", ConflictTypeNames.All)}).");
-        var limit = int.TryParse(config["Query:Limit"], out var l) && l > 0 ? l : 50;
+        var limit = filter.Limit;
         const string sql = """
             SELECT logged_at, conflict_type, table_name, key::text, resolution, remote_origin, remote_commit_ts, local_origin, rule
             FROM pgmm.conflict_log
@@ -20,8 +22,9 @@ internal static class ConflictsCommand
             ORDER BY logged_at DESC LIMIT $4
             """;
         var rows = new List<string[]>();
-        foreach (var node in NodeQuery.Nodes(options, config))
-            rows.AddRange(await NodeQuery.RowsAsync(node, sql, [config["Query:Table"], type, NodeQuery.Since(config["Query:Since"]), limit], ct));
+        var since = NodeQuery.Since(filter.Since);
+        foreach (var node in NodeQuery.Nodes(options, filter.On))
+            rows.AddRange(await NodeQuery.RowsAsync(node, sql, [filter.Table, type, since, limit], ct));
         rows = rows.OrderByDescending(r => r[1], StringComparer.Ordinal).Take(limit).ToList();
         NodeQuery.Print(["node", "logged at", "type", "table", "key", "resolution", "from", "remote commit", "local origin", "rule"], rows);
         Console.WriteLine($"{rows.Count} conflict(s).");

@@ -1,14 +1,18 @@
+using Dapper;
+
 namespace PgMultiMaster.Cli.Commands;
 
 /// <summary><c>pgmm dead-letter list|show|retry|discard</c>: the changes parked on each node.</summary>
 internal static class DeadLetterCommand
 {
-    public static async Task<int> RunAsync(string action, CliArgs args, CancellationToken ct)
+    /// <summary>The flags: --on, --id, --all, --wait.</summary>
+    public sealed record Target(string? On, long? Id, bool All, bool Wait);
+
+    public static async Task<int> RunAsync(string action, CliConfiguration configuration, Target target, CancellationToken ct)
     {
-        var options = args.LoadOptions(requireNode: false);
-        var config = args.LoadConfiguration();
-        long? id = long.TryParse(config["Query:Id"], out var parsed) ? parsed : null;
-        var nodes = NodeQuery.Nodes(options, config).ToList();
+        var options = configuration.LoadOptions(requireNode: false);
+        var id = target.Id;
+        var nodes = NodeQuery.Nodes(options, target.On).ToList();
         switch (action)
         {
             case "list":
@@ -25,21 +29,25 @@ internal static class DeadLetterCommand
             case "show":
             {
                 if (id is null || nodes.Count != 1) throw new CliException("dead-letter show needs --on NODE and --id N.");
-                var rows = await NodeQuery.RowsAsync(nodes[0], "SELECT pg_catalog.jsonb_pretty(pg_catalog.to_jsonb(d)) FROM pgmm.dead_letter d WHERE id = $1", [id], ct);
-                if (rows.Count == 0) throw new CliException($"no parked change {id} on node '{nodes[0].Name}'.", 1);
-                Console.WriteLine(rows[0][1]);
+                await using var conn = await NodeQuery.OpenAsync(nodes[0], ct);
+                var json = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                    "SELECT pg_catalog.jsonb_pretty(pg_catalog.to_jsonb(d)) FROM pgmm.dead_letter d WHERE id = @id", new { id }, cancellationToken: ct));
+                Console.WriteLine(json ?? throw new CliException($"no parked change {id} on node '{nodes[0].Name}'.", 1));
                 return 0;
             }
             case "retry" or "discard":
             {
-                if (id is null && !args.Has("--all")) throw new CliException($"dead-letter {action} needs --id N (with --on NODE) or --all.");
+                if (id is null && !target.All) throw new CliException($"dead-letter {action} needs --id N (with --on NODE) or --all.");
                 if (id is not null && nodes.Count != 1) throw new CliException($"dead-letter {action} --id needs --on NODE: ids are per node.");
                 var sql = action == "retry"
-                    ? "UPDATE pgmm.dead_letter SET force = true, last_attempt_at = NULL WHERE ($1::bigint IS NULL OR id = $1) RETURNING id"
-                    : "DELETE FROM pgmm.dead_letter WHERE ($1::bigint IS NULL OR id = $1) RETURNING id";
+                    ? "UPDATE pgmm.dead_letter SET force = true, last_attempt_at = NULL WHERE (@id::bigint IS NULL OR id = @id) RETURNING id"
+                    : "DELETE FROM pgmm.dead_letter WHERE (@id::bigint IS NULL OR id = @id) RETURNING id";
                 var queued = new Dictionary<string, long[]>();
                 foreach (var node in nodes)
-                    queued[node.Name] = (await NodeQuery.RowsAsync(node, sql, [id], ct)).Select(r => long.Parse(r[1], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+                {
+                    await using var conn = await NodeQuery.OpenAsync(node, ct);
+                    queued[node.Name] = [.. await conn.QueryAsync<long>(new CommandDefinition(sql, new { id }, cancellationToken: ct))];
+                }
                 var total = queued.Values.Sum(v => v.Length);
                 if (action == "discard")
                 {
@@ -47,7 +55,7 @@ internal static class DeadLetterCommand
                     return 0;
                 }
                 Console.WriteLine($"Queued {total} parked change(s); the worker of each source node applies them within {options.Conflicts.RetryInterval.TotalSeconds:0}s.");
-                if (!args.Has("--wait")) return 0;
+                if (!target.Wait) return 0;
                 var deadline = DateTime.UtcNow + options.Conflicts.RetryInterval * 6;
                 while (DateTime.UtcNow < deadline)
                 {
@@ -55,8 +63,13 @@ internal static class DeadLetterCommand
                     var pending = 0;
                     var failed = 0;
                     foreach (var node in nodes)
-                        foreach (var row in await NodeQuery.RowsAsync(node, "SELECT force FROM pgmm.dead_letter WHERE id = ANY($1)", [queued[node.Name]], ct))
-                            if (row[1] == "True") pending++; else failed++;
+                    {
+                        await using var conn = await NodeQuery.OpenAsync(node, ct);
+                        // Npgsql sends the array as one parameter; Dapper expands lists only for providers without arrays.
+                        foreach (var force in await conn.QueryAsync<bool>(new CommandDefinition(
+                                     "SELECT force FROM pgmm.dead_letter WHERE id = ANY(@ids)", new { ids = queued[node.Name] }, cancellationToken: ct)))
+                            if (force) pending++; else failed++;
+                    }
                     if (pending == 0)
                     {
                         Console.WriteLine($"Applied {total - failed}; {failed} failed again (see pgmm dead-letter list).");

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -35,14 +34,14 @@ internal static class DemoCommand
         INSERT INTO public.accounts VALUES (0, 'shared', 'business', 0, '{demo}', '2026-01-01');
         """;
 
-    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    /// <summary>The flags: --seconds, --port (0: a free one), --keep, --dir.</summary>
+    public sealed record Settings(int Seconds, int Port, bool Keep, string? Dir);
+
+    public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
-        var config = args.LoadConfiguration(requireFile: false);
-        var seconds = int.TryParse(config["Demo:Seconds"], out var s) && s > 0 ? s : 10;
-        var keep = args.Has("--keep");
-        var port = int.TryParse(config["Demo:Port"], out var p) && p is >= 0 and < 65536 ? p : 9478;
+        var (seconds, port, keep) = (settings.Seconds, settings.Port, settings.Keep);
         // The demo only ever works in, re-owns (as root, for the servers' user) and removes a folder it created itself.
-        var root = config["Demo:Dir"] is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Guid.NewGuid():N}"[..30]);
+        var root = settings.Dir is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Guid.NewGuid():N}"[..30]);
         if (Directory.Exists(root) || File.Exists(root))
             throw new CliException($"--dir {root} already exists: give a path that does not exist yet; the demo creates it (and removes it at the end unless --keep).");
         Directory.CreateDirectory(root);

@@ -5,9 +5,9 @@ namespace PgMultiMaster.Cli.Commands;
 
 internal static class InitCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    public static async Task<int> RunAsync(CliConfiguration configuration, CancellationToken ct)
     {
-        var options = args.LoadOptions(requireNode: false);
+        var options = configuration.LoadOptions(requireNode: false);
         using var loggers = Logging.Console();
         try
         {

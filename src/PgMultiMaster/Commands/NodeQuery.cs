@@ -1,5 +1,4 @@
 using System.Globalization;
-using Microsoft.Extensions.Configuration;
 using Npgsql;
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Sql;
@@ -9,17 +8,20 @@ namespace PgMultiMaster.Cli.Commands;
 /// <summary>Runs a query on every node (or the one named by --on) and prints the rows as one table.</summary>
 internal static class NodeQuery
 {
-    public static IEnumerable<NodeOptions> Nodes(PgMultiMasterOptions options, IConfiguration config)
+    public static IEnumerable<NodeOptions> Nodes(PgMultiMasterOptions options, string? only)
     {
-        var only = config["Query:Node"];
         if (only is not null && options.Nodes.All(n => n.Name != only))
             throw new CliException($"--on {only}: no such node (one of {string.Join(", ", options.Nodes.Select(n => n.Name))}).");
         return options.Nodes.Where(n => only is null || n.Name == only);
     }
 
+    public static Task<NpgsqlConnection> OpenAsync(NodeOptions node, CancellationToken ct) =>
+        ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm cli", ct);
+
+    /// <summary>Every column as text, after the node's name: rows to print, whatever the query.</summary>
     public static async Task<List<string[]>> RowsAsync(NodeOptions node, string sql, IEnumerable<object?> args, CancellationToken ct)
     {
-        await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm cli", ct);
+        await using var conn = await OpenAsync(node, ct);
         await using var cmd = new NpgsqlCommand(sql, conn);
         foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a ?? DBNull.Value });
         await using var r = await cmd.ExecuteReaderAsync(ct);

@@ -7,11 +7,11 @@ namespace PgMultiMaster.Cli.Commands;
 
 internal static class RunCommand
 {
-    public static async Task<int> RunAsync(CliArgs args)
+    public static async Task<int> RunAsync(CliConfiguration configuration)
     {
         // Validate here too, so a bad file gets the same one-line errors as every other verb.
-        args.LoadOptions(requireNode: true);
-        using var host = WorkerHost.Build(args.LoadConfiguration());
+        configuration.LoadOptions(requireNode: true);
+        using var host = WorkerHost.Build(configuration.LoadConfiguration());
         try
         {
             // The host handles Ctrl-C and SIGTERM: links stop, open target transactions roll back.

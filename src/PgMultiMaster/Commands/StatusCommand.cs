@@ -12,14 +12,14 @@ namespace PgMultiMaster.Cli.Commands;
 /// </summary>
 internal static class StatusCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    public static async Task<int> RunAsync(CliConfiguration configuration, bool json, CancellationToken ct)
     {
-        var options = args.LoadOptions(requireNode: false);
+        var options = configuration.LoadOptions(requireNode: false);
         var status = await new ClusterStatusReader(new ClusterTopology(options)).ReadAsync(null, null, ct);
         var bounds = options.Monitoring;
         var problems = status.Nodes.SelectMany(n => n.Links).Select(l => (Link: l, Why: Problem(l, bounds))).Where(p => p.Why is not null).ToList();
 
-        if (args.Has("--json"))
+        if (json)
         {
             Console.WriteLine(JsonSerializer.Serialize(status, new JsonSerializerOptions(StatusJson.Options) { WriteIndented = true }));
             return problems.Count == 0 ? 0 : 1;

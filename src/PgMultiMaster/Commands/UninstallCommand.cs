@@ -5,10 +5,10 @@ namespace PgMultiMaster.Cli.Commands;
 
 internal static class UninstallCommand
 {
-    public static async Task<int> RunAsync(CliArgs args, CancellationToken ct)
+    public static async Task<int> RunAsync(CliConfiguration configuration, bool yes, CancellationToken ct)
     {
-        var options = args.LoadOptions(requireNode: false);
-        if (!args.Has("--yes"))
+        var options = configuration.LoadOptions(requireNode: false);
+        if (!yes)
             throw new CliException($"this drops the replication slots of cluster '{options.Cluster}' on every node; " +
                                    "changes not yet replicated are lost. Stop the workers and add --yes to go on.");
         using var loggers = Logging.Console();

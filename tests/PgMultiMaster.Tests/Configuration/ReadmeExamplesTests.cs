@@ -5,7 +5,7 @@ using PgMultiMaster.Configuration;
 
 namespace PgMultiMaster.Tests.Configuration;
 
-/// <summary>Every conflict-rule example in the README binds and passes validation, so the README stays true.</summary>
+/// <summary>Every conflict-rule example in the README binds, has only settings and passes validation, so the README stays true.</summary>
 public sealed partial class ReadmeExamplesTests
 {
     [GeneratedRegex("```json\\s*\\n(.*?)```", RegexOptions.Singleline)]
@@ -32,6 +32,7 @@ public sealed partial class ReadmeExamplesTests
             "{ \"Name\": \"north\", \"ConnectionString\": \"Host=c\" } ], \"Tables\": [ \"public.*\" ], " + example + " } }";
         var config = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build();
         var options = config.GetSection(PgMultiMasterOptions.SectionName).Get<PgMultiMasterOptions>()!;
+        Assert.Empty(SettingKeys.Unknown(config));
         if (options.Nodes.Count == 0) return; // a whole-file example without nodes is not a cluster description
         Assert.Empty(OptionsValidator.Validate(options, requireNode: false));
     }
