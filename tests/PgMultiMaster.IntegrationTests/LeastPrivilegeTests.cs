@@ -41,7 +41,7 @@ public sealed class LeastPrivilegeTests(SecureServersFixture servers, ITestOutpu
         await using var prod = await ProductionMesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY);", nodes: 2);
         string Named(string s) => s.Replace("{role}", prod.PgmmRole).Replace("{database}", prod.Mesh.Database).Replace("{owner}", prod.OwnerRole);
         var (code, text) = await prod.PgmmAsync("check");
-        Assert.True(code == 0, "README's rights are not enough:\n" + text);
+        Assert.True(code == 0, "docs/security.md's rights are not enough:\n" + text);
 
         await prod.Mesh.AdminExecAsync("east", Named(revoke));
         (code, text) = await prod.PgmmAsync("check");

@@ -53,14 +53,14 @@ public sealed class MonitoringTests(ServersFixture servers, ITestOutputHelper ou
         Assert.NotEmpty(queried);
         var missing = queried.Except(exported).ToList();
         Assert.True(missing.Count == 0, "the Grafana dashboard queries metrics the worker does not export: " + string.Join(", ", missing));
-        var readme = await File.ReadAllTextAsync(Path.Combine(DashboardQueries.RepoRoot(), "README.md"));
+        var readme = await File.ReadAllTextAsync(Path.Combine(DashboardQueries.RepoRoot(), "docs", "monitoring.md"));
         var undocumented = exported.Where(n => !readme.Contains($"`{n}`", StringComparison.Ordinal)).ToList();
-        Assert.True(undocumented.Count == 0, "not in the README's metric table: " + string.Join(", ", undocumented));
-        // The .NET runtime's metrics the README names are exported too.
+        Assert.True(undocumented.Count == 0, "not in docs/monitoring.md's metric table: " + string.Join(", ", undocumented));
+        // The .NET runtime's metrics docs/monitoring.md names are exported too.
         var runtime = Regex.Matches(readme, "`(dotnet_[a-z_]+)`").Select(m => m.Groups[1].Value).ToList();
         Assert.NotEmpty(runtime);
         var names = samples.Select(s => s.Name).ToHashSet();
-        Assert.True(runtime.All(names.Contains), "the README names runtime metrics the worker does not export: " + string.Join(", ", runtime.Where(n => !names.Contains(n))));
+        Assert.True(runtime.All(names.Contains), "docs/monitoring.md names runtime metrics the worker does not export: " + string.Join(", ", runtime.Where(n => !names.Contains(n))));
 
         // /api/status: the node, its links, the conflict with both rows, the parked change with its reason.
         var status = await live.GetJsonAsync("west", "/api/status");

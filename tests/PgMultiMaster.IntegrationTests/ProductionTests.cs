@@ -6,7 +6,7 @@ namespace PgMultiMaster.IntegrationTests;
 
 /// <summary>
 /// The product on servers set up as production ones are (<see cref="ProductionMesh"/>): pgmm's role is no superuser
-/// and has exactly README.md's rights, every connection is TLS that verifies the server, and the application writes
+/// and has exactly docs/security.md's rights, every connection is TLS that verifies the server, and the application writes
 /// as a role of its own.
 /// </summary>
 [Collection(SecureServersCollection.Name)]
@@ -25,7 +25,7 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
     {
         await using var prod = await ProductionMesh.CreateAsync(servers, output, Schema);
         var mesh = prod.Mesh;
-        // Keys from sequences, one range per node (as README.md advises until sequences are replicated).
+        // Keys from sequences, one range per node (as docs/operations.md advises until sequences are replicated).
         for (var i = 0; i < mesh.NodeNames.Count; i++)
             await mesh.AdminExecAsync(mesh.NodeNames[i], $"ALTER TABLE accounts ALTER COLUMN id RESTART WITH {i + 1} SET INCREMENT BY 3");
         Assert.False(await mesh.AdminScalarAsync<bool>("east", "SELECT rolsuper FROM pg_roles WHERE rolname = $1", prod.PgmmRole));
@@ -58,7 +58,7 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
                 await Exec($"INSERT INTO scratch VALUES ({n * 1000 + i}, 'x') ON CONFLICT DO NOTHING");
             }
         })));
-        // A TRUNCATE is applied as sent, not ordered against concurrent writes (README, limits): the application
+        // A TRUNCATE is applied as sent, not ordered against concurrent writes (docs/conflicts.md, known limits): the application
         // truncates once everything before it has arrived, and writes again once the truncate has.
         await mesh.WaitForCatchUpAsync();
         await Mesh.ExecOnAsync(prod.AppConnectionString("west"), "TRUNCATE scratch");

@@ -7,7 +7,7 @@ namespace PgMultiMaster.Monitoring;
 /// <summary>
 /// The worker's metrics, as .NET instruments read when Prometheus scrapes <c>/metrics</c> (OpenTelemetry exporter).
 /// Nearly all are observed from the links' status and counters, so the apply path pays nothing for them; only the
-/// apply-duration histogram is recorded as it happens. Names and labels are documented in the README ("Monitoring").
+/// apply-duration histogram is recorded as it happens. Names and labels are documented in docs/monitoring.md ("Metrics").
 /// </summary>
 public sealed class PgmmMetrics
 {

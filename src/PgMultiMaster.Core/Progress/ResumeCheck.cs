@@ -40,7 +40,7 @@ public static class ResumeCheck
                 + $"Way out: with the worker of {link.Source.Name} stopped, on {link.Target.Name} run SELECT pg_replication_origin_drop('{link.OriginName}'); "
                 + $"on {link.Source.Name} run SELECT pg_drop_replication_slot('{link.SlotName}'); then run pgmm init, start the worker of {link.Source.Name}, "
                 + $"and once the link has caught up run pgmm diff: repair the rows of the tables that differ between {link.Source.Name} and {link.Target.Name} "
-                + "(README: When a link stops).");
+                + "(docs/operations.md: When a link stops).");
 
         // Transactions the link applied are let go of by the slot only after they are recorded (slot_progress): if the
         // target's progress is behind that record, and behind what the slot confirmed (beyond which the slot still has
@@ -72,5 +72,5 @@ public static class ResumeCheck
         (slotExists ? $"on {link.Source.Name} run SELECT pg_drop_replication_slot('{link.SlotName}'); then " : "")
         + $"run pgmm init (it creates the slot again), restart the worker of {link.Source.Name}, and once the link has caught up "
         + $"run pgmm diff: repair the rows of the tables that differ on {link.Target.Name} from {link.Source.Name} "
-        + "(README: When a link stops).";
+        + "(docs/operations.md: When a link stops).";
 }

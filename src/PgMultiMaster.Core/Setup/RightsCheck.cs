@@ -5,7 +5,7 @@ namespace PgMultiMaster.Setup;
 
 /// <summary>
 /// Names every right the role of one node's connection string lacks, each with the statement that grants it — the
-/// rights README.md's prerequisites list, and nothing more: no superuser is needed.
+/// rights docs/security.md's role block grants, and nothing more: no superuser is needed.
 /// </summary>
 public static class RightsCheck
 {

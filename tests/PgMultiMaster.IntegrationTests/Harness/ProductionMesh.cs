@@ -9,7 +9,7 @@ namespace PgMultiMaster.IntegrationTests.Harness;
 /// <summary>
 /// A mesh set up the way production ones are, on <see cref="SecureServersFixture"/>'s servers: the tables belong to
 /// an owner role, the application writes as a role with plain DML rights, and pgmm connects as a role made by
-/// README.md's prerequisites block — no superuser — over TLS that verifies the server, with a password and a client
+/// docs/security.md's role block — no superuser — over TLS that verifies the server, with a password and a client
 /// certificate. The harness's superuser only sets things up and looks at the results.
 /// </summary>
 public sealed partial class ProductionMesh : IAsyncDisposable
@@ -35,7 +35,7 @@ public sealed partial class ProductionMesh : IAsyncDisposable
     /// <summary>
     /// Creates the databases and <paramref name="schemaSql"/> (as the superuser, as a migration would), hands every
     /// table of <c>public</c> to the owner role, grants the application role DML on them, creates pgmm's role with
-    /// README.md's block and points the configuration at it. init is left to the test (<c>pgmm init</c>).
+    /// docs/security.md's block and points the configuration at it. init is left to the test (<c>pgmm init</c>).
     /// </summary>
     public static async Task<ProductionMesh> CreateAsync(SecureServersFixture servers, ITestOutputHelper output, string schemaSql,
         int nodes = 3, Action<PgMultiMasterOptions>? configure = null)
@@ -82,14 +82,14 @@ public sealed partial class ProductionMesh : IAsyncDisposable
     [GeneratedRegex(@"```sql\s*\n(CREATE ROLE pgmm .*?)```", RegexOptions.Singleline)]
     private static partial Regex RoleBlockPattern();
 
-    /// <summary>README.md's block that creates pgmm's role, for these role and database names.</summary>
+    /// <summary>docs/security.md's block that creates pgmm's role, for these role and database names.</summary>
     public static string RoleBlock(string role, string database, string owner)
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "README.md"))) dir = dir.Parent;
-        var readme = File.ReadAllText(Path.Combine(dir!.FullName, "README.md"));
+        var readme = File.ReadAllText(Path.Combine(dir!.FullName, "docs", "security.md"));
         var block = RoleBlockPattern().Match(readme);
-        Assert.True(block.Success, "README.md has no ```sql block starting with CREATE ROLE pgmm");
+        Assert.True(block.Success, "docs/security.md has no ```sql block starting with CREATE ROLE pgmm");
         var sql = block.Groups[1].Value;
         sql = Regex.Replace(sql, @"\bapp_owner\b", owner);
         sql = Regex.Replace(sql, @"\bapp\b", database);

@@ -5,7 +5,7 @@ using PgMultiMaster.Configuration;
 
 namespace PgMultiMaster.Tests.Configuration;
 
-/// <summary>Every conflict-rule example in the README binds, has only settings and passes validation, so the README stays true.</summary>
+/// <summary>Every configuration example in the README and docs/conflicts.md binds, has only settings and passes validation, so the docs stay true.</summary>
 public sealed partial class ReadmeExamplesTests
 {
     [GeneratedRegex("```json\\s*\\n(.*?)```", RegexOptions.Singleline)]
@@ -15,7 +15,7 @@ public sealed partial class ReadmeExamplesTests
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "README.md"))) dir = dir.Parent;
-        var readme = File.ReadAllText(Path.Combine(dir!.FullName, "README.md"));
+        var readme = File.ReadAllText(Path.Combine(dir!.FullName, "README.md")) + "\n" + File.ReadAllText(Path.Combine(dir.FullName, "docs", "conflicts.md"));
         var data = new TheoryData<string>();
         foreach (Match m in JsonBlock().Matches(readme))
             if (m.Groups[1].Value.Contains("\"Conflicts\"", StringComparison.Ordinal)) data.Add(m.Groups[1].Value.Trim());
