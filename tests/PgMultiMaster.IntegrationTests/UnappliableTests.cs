@@ -56,6 +56,29 @@ public sealed class UnappliableTests(ServersFixture servers, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task A_single_row_transaction_failing_a_check_deferred_to_commit_is_parked_never_skipped()
+    {
+        // On PostgreSQL 16+ a transaction that fails after the origin's progress is set still moves the progress past
+        // it as it aborts: checked at COMMIT, this row was skipped when the link resumed, silently.
+        await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, code int);", nodes: 2);
+        await mesh.ExecAsync("west", """
+            CREATE FUNCTION public.one_seven() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN IF (SELECT count(*) FROM public.t WHERE code = 7) > 1 THEN RAISE EXCEPTION 'two sevens' USING ERRCODE = '23514'; END IF; RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER one_seven AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.one_seven();
+            ALTER TABLE public.t ENABLE ALWAYS TRIGGER one_seven;
+            """);
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 7)");
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (2, 7)");
+        await mesh.ExecAsync("east", "INSERT INTO t VALUES (3, 8)");
+        await mesh.WaitForCatchUpAsync();
+
+        Assert.Equal(["1", "3"], await mesh.RowsAsync("west", "SELECT id FROM t ORDER BY id"));
+        var parked = await mesh.RowsAsync("west", "SELECT operation || ' ' || (new_row->>'id') || ': ' || reason FROM pgmm.dead_letter ORDER BY id");
+        Assert.StartsWith("insert 2: 23514", Assert.Single(parked));
+    }
+
+    [Fact]
     public async Task A_target_table_with_a_deferrable_unique_constraint_takes_inserts_updates_and_conflicts()
     {
         // ON CONFLICT DO NOTHING refuses to run on such a table (55000); only the key can be its arbiter.

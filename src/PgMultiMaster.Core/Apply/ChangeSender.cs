@@ -91,6 +91,14 @@ internal sealed class ChangeSender(TargetTransaction tx, IReadOnlyDictionary<uin
         return whole ? ChangeStatements.OptimisticInsertRun(table, run) : ChangeStatements.InsertRun(table, run);
     }
 
+    /// <summary>Whether a change of <paramref name="items"/> goes to a table that defers checks to COMMIT.</summary>
+    public bool DefersChecks(IReadOnlyList<PendingChange> items)
+    {
+        foreach (var item in items)
+            if (tables[item.Change.Relation.Id].DefersChecks) return true;
+        return false;
+    }
+
     /// <summary>
     /// The last change of a queued transaction, carrying the origin's progress itself
     /// (<see cref="ChangeStatements.CommitCheck"/>): the transaction costs one statement less.

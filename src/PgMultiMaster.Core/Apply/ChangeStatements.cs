@@ -31,6 +31,15 @@ internal static class ChangeStatements
         $"THEN pg_catalog.pg_replication_origin_xact_setup({p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString())}::pg_lsn, " +
         $"{p.Add(SqlParams.Timestamp(commit.CommitTimestamp))}::timestamptz) IS NULL ELSE {Stop} END";
 
+    /// <summary>
+    /// Runs the checks a table defers to COMMIT (deferrable unique constraints, constraint triggers) now, before the
+    /// origin's progress is set. On PostgreSQL 16 and later a transaction that fails after
+    /// <c>pg_replication_origin_xact_setup</c> still moves the origin's progress past it when it aborts, so a check
+    /// failing at COMMIT would make the link skip that transaction when it resumes. Failing here, it is replayed change
+    /// by change and parked like any other error.
+    /// </summary>
+    public static NpgsqlBatchCommand CheckDeferred() => new("SET CONSTRAINTS ALL IMMEDIATE");
+
     /// <summary>The end of a transaction as a statement of its own (when its last change cannot carry it).</summary>
     public static NpgsqlBatchCommand Commit(CommitCheck commit)
     {

@@ -108,11 +108,13 @@ internal sealed class QueueSender(TransactionQueue queue, TargetTransaction tx, 
         var segments = sender.Segments(q.Items);
         foreach (var segment in segments.SkipLast(1)) batch.BatchCommands.Add(sender.Command(segment, q.Items, whole: true));
         var last = segments[^1];
-        if (last.Count == 1 && !q.Items[last.Start].IsParked)
+        var defers = sender.DefersChecks(q.Items);
+        if (last.Count == 1 && !q.Items[last.Start].IsParked && !defers)
             batch.BatchCommands.Add(sender.GuardedCommitting(q.Items[last.Start].Change, end));
         else
         {
             batch.BatchCommands.Add(sender.Command(last, q.Items, whole: true));
+            if (defers) batch.BatchCommands.Add(ChangeStatements.CheckDeferred());
             batch.BatchCommands.Add(ChangeStatements.Commit(end));
         }
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));

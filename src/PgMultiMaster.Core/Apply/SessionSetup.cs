@@ -33,8 +33,10 @@ internal static class SessionSetup
         // (FeedbackGate), so a target crash loses nothing the source still has to send.
         if (!options.Apply.SynchronousCommit)
             await TargetTransaction.ExecAsync(conn, "SET synchronous_commit = off", ct).ConfigureAwait(false);
-        // Statements set pgmm.halt only with SET LOCAL semantics: every transaction starts from this value.
-        await TargetTransaction.ExecAsync(conn, "SET pgmm.halt = 'off'", ct).ConfigureAwait(false);
+        // Statements set pgmm.halt only with SET LOCAL semantics: every transaction starts from this value. Read committed
+        // whatever the database's default: a serializable COMMIT may fail after the origin's progress is set, and on
+        // PostgreSQL 16+ the abort then still moves the progress past the transaction (see ChangeStatements.CheckDeferred).
+        await TargetTransaction.ExecAsync(conn, "SET pgmm.halt = 'off'; SET default_transaction_isolation = 'read committed'", ct).ConfigureAwait(false);
         // An origin is held by one session at a time: a previous worker's session still open makes this fail
         // (55006), and the link retries until the server has ended it.
         await using (var setup = new NpgsqlCommand("SELECT pg_catalog.pg_replication_origin_session_setup($1)", conn))

@@ -17,9 +17,11 @@ namespace PgMultiMaster.Apply;
 /// a bare <c>=</c> would silently pick another type's operator, e.g. text's for citext); null when the type has
 /// none (json, xml, geometric types), so values are compared by their text.</param>
 /// <param name="OnConflict">How a guarded insert skips a row whose key or unique value is taken (see <see cref="LoadAsync"/>).</param>
+/// <param name="DefersChecks">The table has a deferrable unique constraint or a deferrable trigger: a change to it may
+/// fail only when its transaction ends (see <see cref="ChangeStatements.CheckDeferred"/>).</param>
 internal sealed record TargetTable(
     RelationInfo Relation, int[] MatchColumns, bool MatchAllColumns, string[] Types, string[] CompareTypes, string?[] Equality, TableRules Rules,
-    string OnConflict = " ON CONFLICT DO NOTHING")
+    string OnConflict = " ON CONFLICT DO NOTHING", bool DefersChecks = false)
 {
     public string QuotedName { get; } = Quote.Table(Relation.Schema, Relation.Name);
 
@@ -123,6 +125,14 @@ internal sealed record TargetTable(
                 if (reader.GetBoolean(0)) immediate.Add(reader.GetFieldValue<string[]>(1));
                 else deferrable = true;
         }
+        // Deferrable triggers (constraint triggers, deferrable foreign keys) run at COMMIT unless told otherwise.
+        bool deferredTriggers;
+        await using (var cmd = new NpgsqlCommand(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = pg_catalog.to_regclass($1) AND tgdeferrable)", target))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = quoted });
+            deferredTriggers = (bool)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        }
         var missing = relation.Columns.Where(c => !columns.ContainsKey(c.Name)).Select(c => c.Name).ToList();
         if (missing.Count > 0)
             throw new SchemaMismatchException($"table {quoted} on node '{targetNode}' lacks column(s) {string.Join(", ", missing.Select(Quote.Ident))} that the source sends.");
@@ -134,7 +144,7 @@ internal sealed record TargetTable(
         // that find the row, so merges and Delta treat the others as data.
         TargetTable Make(int[] match, bool all) => new(
             relation with { Columns = [.. relation.Columns.Select((c, i) => c with { IsKey = !all && match.Contains(i) })] },
-            match, all, types, compareTypes, equality, rules, OnConflictFor(match, all));
+            match, all, types, compareTypes, equality, rules, OnConflictFor(match, all), deferrable || deferredTriggers);
 
         // ON CONFLICT DO NOTHING refuses to run at all (55000) when a unique constraint of the table is deferrable: then
         // only the key is arbitrated, if its index is checked at once; a taken key or value otherwise fails the insert

@@ -35,9 +35,10 @@ internal sealed class TargetTransaction(NpgsqlConnection conn, ConnectionWatchdo
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
     }
 
-    /// <summary>The origin's progress check and COMMIT, then the positions query.</summary>
+    /// <summary>The deferred checks, the origin's progress check and COMMIT, then the positions query.</summary>
     public static void AddCommit(NpgsqlBatch batch, TransactionCommit commit)
     {
+        batch.BatchCommands.Add(ChangeStatements.CheckDeferred());
         batch.BatchCommands.Add(ChangeStatements.Commit(new ChangeStatements.CommitCheck(commit.EndLsn, commit.CommitTimestamp)));
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         WalPositions.AddQuery(batch);
