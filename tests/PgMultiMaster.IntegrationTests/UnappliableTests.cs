@@ -36,12 +36,7 @@ public sealed class UnappliableTests(ServersFixture servers, ITestOutputHelper o
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, code int);", nodes: 2);
         // Checked at COMMIT, outside any change: no savepoint of the change-by-change replay can catch it.
-        await mesh.ExecAsync("west", """
-            CREATE FUNCTION public.one_seven() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN IF (SELECT count(*) FROM public.t WHERE code = 7) > 1 THEN RAISE EXCEPTION 'two sevens' USING ERRCODE = '23514'; END IF; RETURN NULL; END $$;
-            CREATE CONSTRAINT TRIGGER one_seven AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.one_seven();
-            ALTER TABLE public.t ENABLE ALWAYS TRIGGER one_seven;
-            """);
+        await AddOneSevenAsync(mesh);
         await mesh.StartAllWorkersAsync();
         await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 7), (2, 7)");
         await mesh.ExecAsync("east", "INSERT INTO t VALUES (3, 8)");
@@ -61,12 +56,7 @@ public sealed class UnappliableTests(ServersFixture servers, ITestOutputHelper o
         // On PostgreSQL 16+ a transaction that fails after the origin's progress is set still moves the progress past
         // it as it aborts: checked at COMMIT, this row was skipped when the link resumed, silently.
         await using var mesh = await Mesh.CreateAsync(servers, output, "CREATE TABLE public.t (id int PRIMARY KEY, code int);", nodes: 2);
-        await mesh.ExecAsync("west", """
-            CREATE FUNCTION public.one_seven() RETURNS trigger LANGUAGE plpgsql AS $$
-              BEGIN IF (SELECT count(*) FROM public.t WHERE code = 7) > 1 THEN RAISE EXCEPTION 'two sevens' USING ERRCODE = '23514'; END IF; RETURN NULL; END $$;
-            CREATE CONSTRAINT TRIGGER one_seven AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.one_seven();
-            ALTER TABLE public.t ENABLE ALWAYS TRIGGER one_seven;
-            """);
+        await AddOneSevenAsync(mesh);
         await mesh.StartAllWorkersAsync();
         await mesh.ExecAsync("east", "INSERT INTO t VALUES (1, 7)");
         await mesh.ExecAsync("east", "INSERT INTO t VALUES (2, 7)");
@@ -96,4 +86,12 @@ public sealed class UnappliableTests(ServersFixture servers, ITestOutputHelper o
         Assert.Equal(0L, await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter"));
         Assert.Equal(1L, await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.conflict_log WHERE conflict_type = 'insert_exists'"));
     }
+
+    /// <summary>On west, a check deferred to COMMIT: at most one row with code 7.</summary>
+    private static Task AddOneSevenAsync(Mesh mesh) => mesh.ExecAsync("west", """
+        CREATE FUNCTION public.one_seven() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF (SELECT count(*) FROM public.t WHERE code = 7) > 1 THEN RAISE EXCEPTION 'two sevens' USING ERRCODE = '23514'; END IF; RETURN NULL; END $$;
+        CREATE CONSTRAINT TRIGGER one_seven AFTER INSERT ON public.t DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.one_seven();
+        ALTER TABLE public.t ENABLE ALWAYS TRIGGER one_seven;
+        """);
 }
