@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using Npgsql;
 using System.Text.Json;
 using PgMultiMaster.IntegrationTests.Harness;

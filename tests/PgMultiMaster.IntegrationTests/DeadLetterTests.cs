@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using PgMultiMaster.IntegrationTests.Harness;
 using Xunit.Abstractions;
 

@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using Npgsql;
 using PgMultiMaster.Conflicts;
 using PgMultiMaster.Decoding;

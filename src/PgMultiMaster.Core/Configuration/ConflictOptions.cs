@@ -4,7 +4,7 @@ namespace PgMultiMaster.Configuration;
 public sealed class ConflictOptions
 {
     /// <summary>The cluster-wide rule.</summary>
-    public ConflictRule Default { get; set; } = new() { Strategy = nameof(Conflicts.Strategy.LastWriterWins) };
+    public ConflictRule Default { get; set; } = new() { Strategy = nameof(Strategy.LastWriterWins) };
 
     /// <summary>Rules per table (<c>schema.table</c>); a table rule's columns override it per column.</summary>
     public Dictionary<string, TableConflictRule> Tables { get; set; } = [];
@@ -39,7 +39,7 @@ public class ConflictRule
     /// <summary>Strategy per conflict type (e.g. <c>"update_missing": "KeepLocal"</c>), overriding <see cref="Strategy"/>.</summary>
     public Dictionary<string, string> Types { get; set; } = [];
 
-    public static IReadOnlyList<string> Strategies { get; } = Enum.GetNames<Conflicts.Strategy>();
+    public static IReadOnlyList<string> Strategies { get; } = Enum.GetNames<Strategy>();
 }
 
 public sealed class TableConflictRule : ConflictRule

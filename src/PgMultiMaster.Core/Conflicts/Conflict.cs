@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using PgMultiMaster.Decoding;
 
 namespace PgMultiMaster.Conflicts;

@@ -1,3 +1,5 @@
+using PgMultiMaster.Configuration;
+
 namespace PgMultiMaster.Conflicts;
 
 /// <summary>

@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using System.Text.Json;
 
 namespace PgMultiMaster.Monitoring;

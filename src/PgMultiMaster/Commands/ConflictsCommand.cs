@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using PgMultiMaster.Conflicts;
 
 namespace PgMultiMaster.Cli.Commands;

@@ -1,3 +1,4 @@
+using PgMultiMaster.Configuration;
 using System.Collections.Immutable;
 using PgMultiMaster.Apply;
 using PgMultiMaster.Conflicts;

@@ -1,4 +1,4 @@
-namespace PgMultiMaster.Conflicts;
+namespace PgMultiMaster.Configuration;
 
 /// <summary>The conflicts PgMultiMaster detects on the target (names as stored in <c>pgmm.conflict_log</c>).</summary>
 public enum ConflictType
