@@ -95,8 +95,9 @@ internal sealed class ChangeSender(TargetTransaction tx, IReadOnlyDictionary<uin
     /// <summary>Whether a change of <paramref name="items"/> goes to a table that defers checks to COMMIT.</summary>
     public bool DefersChecks(IReadOnlyList<PendingChange> items)
     {
+        // A parked change's table may not exist on the target (a schema mismatch): it has no checks to run.
         foreach (var item in items)
-            if (tables[item.Change.Relation.Id].DefersChecks) return true;
+            if (!item.IsParked && tables.TryGetValue(item.Change.Relation.Id, out var table) && table.DefersChecks) return true;
         return false;
     }
 
