@@ -26,6 +26,10 @@ internal static class ProtocolFloor
             SET synchronous_commit = off; SET pgmm.halt = 'off';
             SELECT pg_replication_origin_session_setup('bench_floor');
             """);
+        // pgmm's commit form records its progress in pgmm.applied_progress (ADR 0017).
+        await PgMultiMaster.Setup.SchemaScripts.ApplyAsync(conn, default);
+        await using (var row = new NpgsqlCommand("INSERT INTO pgmm.applied_progress (origin) VALUES ('bench_floor') ON CONFLICT DO NOTHING", conn))
+            await row.ExecuteNonQueryAsync();
 
         const string update = "UPDATE floor_acct SET balance = balance + 1 WHERE id = $1::int";
         // pgmm's form is built by the worker's own code: the guarded change carrying its transaction's commit.
@@ -37,7 +41,7 @@ internal static class ProtocolFloor
         {
             ctx.CommitTimestamp = DateTime.UtcNow;
             var change = new RowChange(ChangeKind.Update, relation, null, [Cell.Of(id), Cell.Of("1")]);
-            return ChangeStatements.Guarded(table, change, ctx, new ChangeStatements.CommitCheck(lsn, ctx.CommitTimestamp));
+            return ChangeStatements.Guarded(table, change, ctx, new ChangeStatements.CommitCheck(lsn, ctx.CommitTimestamp, ctx.OriginName));
         }
         // Each form adds one transaction (or, for the first, one statement of the round's single transaction).
         var forms = new (string Name, bool OneTransaction, Action<NpgsqlBatch, string, ulong> Add)[]
@@ -47,6 +51,9 @@ internal static class ProtocolFloor
             ("BEGIN; guarded UPDATE carrying the origin's progress; COMMIT (pgmm)", false, (b, id, lsn) =>
                 { Add(b, "BEGIN", false); b.BatchCommands.Add(Guarded(id, lsn)); Add(b, "COMMIT", false); }),
             ("UPDATE alone, a Sync after each (implicit transactions)", false, (b, id, _) => Add(b, update, true, id)),
+            // The same with pgmm.note_applied writing nothing: what recording the progress in a table costs.
+            ("the pgmm form without the progress row (pgmm.note_applied a no-op)", false, (b, id, lsn) =>
+                { Add(b, "BEGIN", false); b.BatchCommands.Add(Guarded(id, lsn)); Add(b, "COMMIT", false); }),
         };
 
         Console.WriteLine("| form | tx/s | server backend CPU µs/tx | client CPU µs/tx |");
@@ -54,6 +61,10 @@ internal static class ProtocolFloor
         ulong lsn = 0x1000_0000;
         foreach (var (name, oneTransaction, add) in forms)
         {
+            if (name.Contains("no-op", StringComparison.Ordinal))
+                await using (var noop = new NpgsqlCommand(
+                    "CREATE OR REPLACE FUNCTION pgmm.note_applied(text, pg_lsn, timestamptz) RETURNS boolean LANGUAGE sql SET search_path = pg_catalog, pg_temp AS 'SELECT true'", conn))
+                    await noop.ExecuteNonQueryAsync();
             await FreshTableAsync(conn);
             var random = new Random(1);
             await MeasureAsync(conn, name, Rounds * PerRound, async () =>

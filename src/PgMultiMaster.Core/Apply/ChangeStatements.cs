@@ -23,13 +23,18 @@ internal static class ChangeStatements
     /// <summary>
     /// The end of a transaction, just before its COMMIT: records the origin's progress (with the source's commit
     /// timestamp), or raises PM001 when the transaction met a conflict, so the COMMIT after it does not happen.
+    /// The progress is also written to <c>pgmm.applied_progress</c>, which a snapshot of this node can read (ADR 0017).
     /// </summary>
-    public readonly record struct CommitCheck(ulong EndLsn, DateTime CommitTimestamp);
+    public readonly record struct CommitCheck(ulong EndLsn, DateTime CommitTimestamp, string Origin);
 
-    private static string CommitOrStop(CommitCheck commit, SqlParams p, string applied) =>
-        $"CASE WHEN {applied} AND {NotHalted} " +
-        $"THEN pg_catalog.pg_replication_origin_xact_setup({p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString())}::pg_lsn, " +
-        $"{p.Add(SqlParams.Timestamp(commit.CommitTimestamp))}::timestamptz) IS NULL ELSE {Stop} END";
+    private static string CommitOrStop(CommitCheck commit, SqlParams p, string applied)
+    {
+        var lsn = p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString());
+        var ts = p.Add(SqlParams.Timestamp(commit.CommitTimestamp));
+        return $"CASE WHEN {applied} AND {NotHalted} " +
+               $"THEN pg_catalog.pg_replication_origin_xact_setup({lsn}::pg_lsn, {ts}::timestamptz) IS NULL " +
+               $"AND pgmm.note_applied({p.Add(commit.Origin)}, {lsn}::pg_lsn, {ts}::timestamptz) IS NOT FALSE ELSE {Stop} END";
+    }
 
     /// <summary>
     /// Runs the checks a table defers to COMMIT (deferrable unique constraints, constraint triggers) now, before the

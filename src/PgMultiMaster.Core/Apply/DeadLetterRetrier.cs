@@ -57,7 +57,7 @@ internal sealed class DeadLetterRetrier(TargetTransaction tx, ApplyContext ctx, 
                     var delete = new NpgsqlBatchCommand("DELETE FROM pgmm.dead_letter WHERE id = $1");
                     delete.Parameters.Add(new NpgsqlParameter { Value = id });
                     finish.BatchCommands.Add(delete);
-                    TargetTransaction.AddCommit(finish, new TransactionCommit(lsn, tx.Progress, commitTs));
+                    TargetTransaction.AddCommit(finish, new TransactionCommit(lsn, tx.Progress, commitTs), ctx.OriginName);
                     await tx.ExecuteCommitAsync(finish, ct).ConfigureAwait(false);
                 }
                 tx.Counters.AddRows(tx.Tally); // the conflict, if it met one, now that it committed

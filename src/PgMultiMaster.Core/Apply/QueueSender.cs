@@ -83,7 +83,7 @@ internal sealed class QueueSender(TransactionQueue queue, TargetTransaction tx, 
         {
             await sender.SendAsync(culprit.Items, ApplyMode.Guarded, optimistic: false, ReadOnlyDictionary<int, string>.Empty, ct).ConfigureAwait(false);
             await using var commit = new NpgsqlBatch(tx.Connection);
-            TargetTransaction.AddCommit(commit, culprit.Commit);
+            TargetTransaction.AddCommit(commit, culprit.Commit, ctx.OriginName);
             await tx.ExecuteCommitAsync(commit, ct).ConfigureAwait(false);
         }
         catch (PostgresException inner) when (FailureClassifier.IsDataError(inner))
@@ -104,7 +104,7 @@ internal sealed class QueueSender(TransactionQueue queue, TargetTransaction tx, 
     {
         Start(q.Begin);
         batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
-        var end = new ChangeStatements.CommitCheck(q.Commit.EndLsn, q.Commit.CommitTimestamp);
+        var end = new ChangeStatements.CommitCheck(q.Commit.EndLsn, q.Commit.CommitTimestamp, ctx.OriginName);
         var segments = sender.Segments(q.Items);
         foreach (var segment in segments.SkipLast(1)) batch.BatchCommands.Add(sender.Command(segment, q.Items, whole: true));
         var last = segments[^1];

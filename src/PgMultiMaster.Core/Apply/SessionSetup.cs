@@ -44,6 +44,19 @@ internal static class SessionSetup
             setup.Parameters.Add(new NpgsqlParameter { Value = link.OriginName });
             await setup.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
+        // Every applied commit rewrites its origin's row (ChangeStatements.CommitCheck); it starts where the origin is.
+        await using (var record = new NpgsqlCommand(
+            "INSERT INTO pgmm.applied_progress (origin, lsn) VALUES ($1, coalesce(pg_catalog.pg_replication_origin_session_progress(false), '0/0')) " +
+            "ON CONFLICT (origin) DO NOTHING", conn))
+        {
+            record.Parameters.Add(new NpgsqlParameter { Value = link.OriginName });
+            try { await record.ExecuteNonQueryAsync(ct).ConfigureAwait(false); }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                throw new InvalidOperationException(
+                    $"node '{link.Target.Name}': the pgmm schema is older than this worker (no pgmm.applied_progress); run 'pgmm init' to bring it up to date.", e);
+            }
+        }
 
         var nodes = new Dictionary<uint, string> { [0] = link.Target.Name };
         var prefix = options.Cluster + "_";

@@ -253,7 +253,7 @@ internal sealed class TargetSession : IAsyncDisposable
                 await using var batch = new NpgsqlBatch(_conn);
                 _tx.AddBegin(batch);
                 foreach (var segment in _sender.Segments(_pending)) batch.BatchCommands.Add(_sender.Command(segment, _pending, whole: true));
-                TargetTransaction.AddCommit(batch, commit);
+                TargetTransaction.AddCommit(batch, commit, _ctx.OriginName);
                 await _tx.ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
                 _tx.Counters.AddRows(_pending);
                 Committed(commit);
@@ -268,7 +268,7 @@ internal sealed class TargetSession : IAsyncDisposable
         await FlushAsync(ct, optimistic: _tx.Begun && Mode == ApplyMode.Optimistic).ConfigureAwait(false);
         await using (var batch = new NpgsqlBatch(_conn))
         {
-            TargetTransaction.AddCommit(batch, commit);
+            TargetTransaction.AddCommit(batch, commit, _ctx.OriginName);
             await _tx.ExecuteCommitAsync(batch, ct).ConfigureAwait(false);
         }
         Committed(commit);

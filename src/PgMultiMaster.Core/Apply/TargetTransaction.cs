@@ -36,10 +36,10 @@ internal sealed class TargetTransaction(NpgsqlConnection conn, ConnectionWatchdo
     }
 
     /// <summary>The deferred checks, the origin's progress check and COMMIT, then the positions query.</summary>
-    public static void AddCommit(NpgsqlBatch batch, TransactionCommit commit)
+    public static void AddCommit(NpgsqlBatch batch, TransactionCommit commit, string origin)
     {
         batch.BatchCommands.Add(ChangeStatements.CheckDeferred());
-        batch.BatchCommands.Add(ChangeStatements.Commit(new ChangeStatements.CommitCheck(commit.EndLsn, commit.CommitTimestamp)));
+        batch.BatchCommands.Add(ChangeStatements.Commit(new ChangeStatements.CommitCheck(commit.EndLsn, commit.CommitTimestamp, origin)));
         batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
         WalPositions.AddQuery(batch);
     }

@@ -34,7 +34,6 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
 
     private bool _rulesChecked;
-    private readonly HashSet<string> _clusterOrigins = topology.Options.Nodes.Select(n => topology.OriginName(n.Name)).ToHashSet();
     private DateTimeOffset _lastRetry;
     private readonly AbandonedSessions _abandoned = new(link.ToString(), logger);
 
@@ -233,7 +232,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         ulong current = 0;
         using var streaming = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var receiving = events.RunAsync(source.StartLogicalReplication(slot, streaming.Token, new NpgsqlLogSequenceNumber(resumeFrom), replication),
-            new ChangeDecoder(_clusterOrigins.Contains).DecodeAsync, streaming.Token);
+            new ChangeDecoder(topology.IsClusterOrigin).DecodeAsync, streaming.Token);
         try
         {
             var inTransaction = false;
@@ -287,7 +286,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         break;
                     // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
                     // Changes that other replication brought into the source are the source's own, and go on.
-                    case TransactionOrigin origin when _clusterOrigins.Contains(origin.OriginName):
+                    case TransactionOrigin origin when topology.IsClusterOrigin(origin.OriginName):
                         skip = true;
                         Status.TransactionsSkippedAsEcho++;
                         break;

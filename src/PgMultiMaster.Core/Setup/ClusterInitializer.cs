@@ -16,6 +16,14 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
 {
     public async Task<IReadOnlyList<ReplicatedTable>> InitAsync(CancellationToken ct)
     {
+        var tables = await PrepareNodesAsync(ct).ConfigureAwait(false);
+        await CreateSlotsAsync(ct).ConfigureAwait(false);
+        return tables;
+    }
+
+    /// <summary>Checks every node, then creates everything but the slots; returns the replicated tables.</summary>
+    public async Task<IReadOnlyList<ReplicatedTable>> PrepareNodesAsync(CancellationToken ct)
+    {
         var check = await ClusterCheck.RunAsync(topology, ct).ConfigureAwait(false);
         if (check.Problems.Count > 0)
             throw new PrerequisiteException(check.Problems);
@@ -37,6 +45,12 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
                 await CreateTombstoneTriggersAsync(conn, node, table, ct).ConfigureAwait(false);
         }
 
+        return check.Tables;
+    }
+
+    /// <summary>One permanent slot per link; a slot that exists is kept.</summary>
+    public async Task CreateSlotsAsync(CancellationToken ct)
+    {
         // Creating a logical slot waits for every transaction open on that server to end. One slot at a time,
         // each on a connection that holds nothing open anywhere else, so init cannot deadlock across nodes.
         foreach (var link in topology.AllLinks())
@@ -44,7 +58,6 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
             await CreateSlotAsync(conn, link, ct).ConfigureAwait(false);
         }
-        return check.Tables;
     }
 
     /// <summary>Removes the cluster's slots, origins, publications and tombstone triggers (the pgmm schema and its records stay). Workers must be stopped.</summary>

@@ -24,6 +24,16 @@ public sealed class ClusterTopology(PgMultiMasterOptions options)
     /// <summary>The origin a target records for changes coming from <paramref name="source"/>.</summary>
     public string OriginName(string source) => $"{Options.Cluster}_{source}";
 
+    /// <summary>The origin a copy into a node commits under (<c>init --seed-from</c>, <c>node add</c>): worker <paramref name="job"/>'s.</summary>
+    public string CopyOriginName(int job) => $"{Options.Cluster}_copy{job}";
+
+    /// <summary>
+    /// Whether a transaction committed under <paramref name="origin"/> was written by this cluster (a link's apply, a
+    /// copy, a repair) rather than by the application or by other replication. By prefix, not by the configured
+    /// nodes: a worker started before a node joined must still recognize the new node's changes (docs/adr/0005).
+    /// </summary>
+    public bool IsClusterOrigin(string origin) => origin.StartsWith(Options.Cluster + "_", StringComparison.Ordinal);
+
     public NodeOptions NodeNamed(string name) =>
         Options.Nodes.FirstOrDefault(n => n.Name == name)
         ?? throw new ArgumentException($"No node named '{name}' in {PgMultiMasterOptions.SectionName}:Nodes.", nameof(name));

@@ -22,6 +22,14 @@ internal static class Options
     public static Option<string> Text(string name, string helpName, string description) =>
         new(name) { HelpName = helpName, Description = description };
 
+    /// <summary>One of <paramref name="values"/>; anything else is a usage error that lists them.</summary>
+    public static Option<string> Choice(string name, string helpName, string description, string defaultValue, params string[] values)
+    {
+        var option = new Option<string>(name) { HelpName = helpName, Description = description, DefaultValueFactory = _ => defaultValue };
+        option.AcceptOnlyFromAmong(values);
+        return option;
+    }
+
     public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
 
     public static Option<int> Number(string name, string helpName, string description, int defaultValue, int min, int max)

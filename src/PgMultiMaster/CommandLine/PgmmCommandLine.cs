@@ -29,8 +29,15 @@ internal static class PgmmCommandLine
         var root = new RootCommand("PgMultiMaster — multi-master replication for PostgreSQL.")
         {
             Options.Config(), Options.Node(), Options.Cluster(),
-            Verb("init", "Check prerequisites, then create the pgmm schema, publications, slots and origins on every node.",
-                (_, config, ct) => InitCommand.RunAsync(config, ct)),
+            Verb("init", "Check prerequisites, then create the pgmm schema, publications, slots and origins on every node. " +
+                         "With --seed-from, copy that node's tables into the others while it stays in use.",
+                (r, config, ct) => InitCommand.RunAsync(config, new InitCommand.Seeding(r.GetValue<string>("--seed-from"), r.GetValue<int>("--copy-jobs"),
+                    r.GetValue<string>("--non-empty")!), ct),
+                Options.Text("--seed-from", "NODE", "The node that holds the data: every other node receives a consistent copy of its replicated tables " +
+                                                    "(the application may keep writing on it; on the others once init has finished)."),
+                Options.Number("--copy-jobs", "N", "Tables copied at the same time into each node.", 4, 1, 64),
+                Options.Choice("--non-empty", "refuse|truncate|keep", "A table of another node that already holds rows: refuse (the default), " +
+                                                                     "truncate it, or keep it as it is (it already matches the seed).", "refuse", "refuse", "truncate", "keep")),
             Verb("check", "Only check prerequisites and tables on every node; change nothing.",
                 (_, config, ct) => CheckCommand.RunAsync(config, ct)),
             Verb("run", "Run the worker beside the node given by --node (Ctrl-C or SIGTERM stops it cleanly).",
