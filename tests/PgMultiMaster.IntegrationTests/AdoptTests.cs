@@ -22,6 +22,7 @@ public sealed class AdoptTests(SecureServersFixture servers, ITestOutputHelper o
     [Fact]
     public async Task Init_seed_from_copies_a_million_rows_from_the_seed_while_the_application_writes_there_and_the_nodes_converge()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await using var prod = await ProductionMesh.CreateAsync(servers, output, Schema, configure: o => o.InsertOnlyTables = ["public.history"]);
         var mesh = prod.Mesh;
         await mesh.AdminExecAsync("east", """
@@ -55,6 +56,7 @@ public sealed class AdoptTests(SecureServersFixture servers, ITestOutputHelper o
                 }
                 await tx.CommitAsync();
                 Interlocked.Increment(ref increments);
+                await Task.Delay(2); // an application's pace, not a benchmark's: the links' backlog stays small
             }
         });
         async Task<bool> Written(long atLeast)
@@ -64,8 +66,10 @@ public sealed class AdoptTests(SecureServersFixture servers, ITestOutputHelper o
         }
         await Mesh.WaitUntilAsync(() => Written(20), "the application writing on the seed");
 
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: seed loaded; init --seed-from east");
         var (code, text) = await prod.PgmmAsync("init", "--seed-from", "east");
         output.WriteLine(text);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: init done");
         Assert.True(code == 0, text);
         Assert.Matches(@"Copied east -> west: 1,\d{3},\d{3} rows, [\d.]+ MB in [\d.]+ s \([\d,]+ rows/s, [\d.]+ MB/s\)", text);
         Assert.Contains("Copied east -> north:", text);
@@ -80,7 +84,10 @@ public sealed class AdoptTests(SecureServersFixture servers, ITestOutputHelper o
         await stop.CancelAsync();
         await writer;
 
+        await mesh.WaitForCatchUpAsync(TimeSpan.FromMinutes(3));
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: caught up");
         await mesh.AssertConvergedAsync(TimeSpan.FromMinutes(3));
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: converged");
         var written = Interlocked.Read(ref increments);
         output.WriteLine($"application transactions on the seed: {duringCopy} until init ended, {written} in all");
         Assert.True(duringCopy > 20);

@@ -11,12 +11,18 @@ public sealed class CopyProgress(string what, long estimatedRows, long estimated
     private readonly long _started = time.GetTimestamp();
     private long _rows, _bytes;
     private int _tablesDone;
+    private TimeSpan? _finished;
 
     public string What => what;
     public long Rows => Interlocked.Read(ref _rows);
     public long Bytes => Interlocked.Read(ref _bytes);
     public int TablesDone => Volatile.Read(ref _tablesDone);
-    public TimeSpan Elapsed => time.GetElapsedTime(_started);
+    /// <summary>How long the copy has taken so far, or took once <see cref="Finish"/> was called.</summary>
+    public TimeSpan Elapsed => _finished ?? time.GetElapsedTime(_started);
+
+    public bool Finished => _finished is not null;
+
+    public void Finish() => _finished = time.GetElapsedTime(_started);
 
     public void Add(long rows, long bytes)
     {
@@ -35,7 +41,7 @@ public sealed class CopyProgress(string what, long estimatedRows, long estimated
         var text = string.Create(CultureInfo.InvariantCulture,
             $"{what}: {TablesDone}/{tables} tables, {rows:N0}{(estimatedRows > 0 ? $" of ~{Math.Max(estimatedRows, rows):N0}" : "")} rows, " +
             $"{Megabytes(bytes)}, {rate:N0} rows/s, {Megabytes((long)(bytes / seconds))}/s");
-        return text + Eta(rows, bytes, seconds);
+        return Finished ? text : text + Eta(rows, bytes, seconds);
     }
 
     private string Eta(long rows, long bytes, double seconds)

@@ -75,6 +75,7 @@ public sealed class SnapshotCopy(ClusterTopology topology, NodeOptions source, N
                 await reporting.CancelAsync().ConfigureAwait(false);
                 try { await reporter.ConfigureAwait(false); } catch (OperationCanceledException) { /* stopped with the copy */ }
             }
+            progress.Finish();
             await DropCopyOriginsAsync(jobs, ct).ConfigureAwait(false);
             settings.Report(progress.Describe(tables.Count) + $", done in {progress.Elapsed.TotalSeconds:0.0} s");
             return progress;
