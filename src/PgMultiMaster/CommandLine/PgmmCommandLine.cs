@@ -38,7 +38,7 @@ internal static class PgmmCommandLine
             Verb("diff", "Compare every replicated table across the nodes (row counts and checksums); exit 1 when they differ.",
                 (_, config, ct) => DiffCommand.RunAsync(config, ct)),
             Verb("status", "Every node's worker and links (state, lag, WAL retained, errors); exit 1 when a link is down, backing off " +
-                           "or beyond Monitoring:MaxLag / MaxLagBytes.",
+                           "or beyond Monitoring:MaxLag / MaxLagBytes / MaxWalRetainedBytes.",
                 (r, config, ct) => StatusCommand.RunAsync(config, r.GetValue<bool>("--json"), ct),
                 Options.Flag("--json", "Print the status as JSON.")),
             Verb("conflicts", "Recent conflicts and how they were resolved, from every node's pgmm.conflict_log, newest first.",
