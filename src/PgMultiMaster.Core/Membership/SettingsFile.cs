@@ -97,26 +97,42 @@ public static class SettingsFile
         }
         var text = utf8.ToArray();
         // From the end, so earlier offsets stay valid.
-        foreach (var v in doomed.OrderByDescending(v => v.Start))
-        {
-            var (from, to) = ElementSpan(values, v);
+        foreach (var (from, to) in doomed.SelectMany(v => Cuts(utf8, values, v)).OrderByDescending(c => c.From))
             text = [.. text.AsSpan(0, from), .. text.AsSpan(to)];
-        }
         return new Edit(bom + Encoding.UTF8.GetString(text), doomed.Select(v => v.Path).ToList());
     }
 
     /// <summary>
-    /// The bytes to cut to take one element out of its array with its comma: up to the next element when there is one,
-    /// else from the end of the one before; the element alone when it is the only one.
+    /// The bytes to cut to take one element out of its array with its comma. Followed by another element: up to that
+    /// one (its comment on the same line goes with it). The last of several: the comma after the one before, and the
+    /// element with the line it starts on (a comment after that comma belongs to the one before, and stays).
     /// </summary>
-    private static (int From, int To) ElementSpan(IReadOnlyList<Value> values, Value element)
+    private static IEnumerable<(int From, int To)> Cuts(ReadOnlySpan<byte> utf8, IReadOnlyList<Value> values, Value element)
     {
         var parent = Parent(element.Path)!;
         var siblings = values.Where(v => Parent(v.Path) is { } p && string.Equals(p, parent, StringComparison.Ordinal)).ToList();
         var i = siblings.IndexOf(element);
-        if (i + 1 < siblings.Count) return (element.Start, siblings[i + 1].Start);
-        if (i > 0) return (siblings[i - 1].End, element.End);
-        return (element.Start, element.End);
+        if (i + 1 < siblings.Count) return [(element.Start, siblings[i + 1].Start)];
+        if (i == 0) return [(element.Start, element.End)];
+        var comma = CommaAfter(utf8, siblings[i - 1].End);
+        var from = element.Start;
+        while (from > comma + 1 && utf8[from - 1] is (byte)' ' or (byte)'\t') from--;
+        if (from > comma + 1 && utf8[from - 1] == '\n') from--;
+        if (from > comma + 1 && utf8[from - 1] == '\r') from--;
+        return [(comma, comma + 1), (from, element.End)];
+    }
+
+    /// <summary>The comma that follows a value, past whitespace and comments.</summary>
+    private static int CommaAfter(ReadOnlySpan<byte> utf8, int at)
+    {
+        while (at < utf8.Length)
+        {
+            if (utf8[at] == ',') return at;
+            if (utf8[at..].StartsWith("//"u8)) at = utf8[at..].IndexOf((byte)'\n') is var nl and >= 0 ? at + nl : utf8.Length;
+            else if (utf8[at..].StartsWith("/*"u8)) at += utf8[at..].IndexOf("*/"u8) + 2;
+            else at++;
+        }
+        throw new FormatException("no comma between two array elements");
     }
 
     private static string? Parent(string path) => path.LastIndexOf(':') is var at and >= 0 ? path[..at] : null;
