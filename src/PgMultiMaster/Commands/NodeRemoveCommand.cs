@@ -55,8 +55,8 @@ internal static class NodeRemoveCommand
             Console.WriteLine($"Now take '{name}' out of the configuration ({path}, or add --write-config): PgMultiMaster:Nodes lists {survivors}" +
                               (options.Conflicts.Default.Priority.Contains(name) || options.Conflicts.Tables.Values.Any(t => t.Priority.Contains(name))
                                   ? $", and no Conflicts Priority list names '{name}'." : "."));
-        Console.WriteLine($"Then restart the workers of {survivors} one at a time with it; until then their links to '{name}' retry (pgmm status: backing_off). " +
-                          (outcome.NodeReached ? $"Stop the worker of '{name}': it has nothing left to do." : ""));
+        Console.WriteLine($"Then restart the workers of {survivors} one at a time with it; until then their links to '{name}' retry (pgmm status: backing_off)." +
+                          (outcome.NodeReached ? $" Stop the worker of '{name}': it has nothing left to do." : ""));
         return 0;
     }
 }
