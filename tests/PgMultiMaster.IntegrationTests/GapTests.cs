@@ -273,8 +273,10 @@ public sealed class GapTests(DurableServersFixture servers, ITestOutputHelper ou
         var slot = mesh.Topology.SlotName("east", "west");
         var (code, status) = await PgmmCli.RunAsync(PgmmCli.ConfigDir(mesh), "status");
         Assert.Equal(1, code);
-        Assert.Contains($"problem: east -> west: slot_lost: slot {slot} was invalidated", status);
+        Assert.Contains($"problem: east -> west: slot_lost (slot invalidated): slot {slot} was invalidated", status);
         Assert.Contains($"on east run SELECT pg_drop_replication_slot('{slot}'); then run pgmm init", status);
+        // The other way back, for a target too far behind to repair row by row.
+        Assert.Contains("remove it (pgmm node remove west --force) and add it again (pgmm node add)", status);
 
         // Both of east's links stop for good when its worker starts: the worker exits 1 with a critical line for each.
         worker = mesh.StartWorkerProcess("east");

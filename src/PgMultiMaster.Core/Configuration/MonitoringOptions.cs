@@ -30,6 +30,14 @@ public sealed class MonitoringOptions
     /// <summary>A link with more unconfirmed source WAL than this is not ready, and <c>pgmm status</c> fails.</summary>
     public long MaxLagBytes { get; set; } = 1L << 30;
 
+    /// <summary>
+    /// A slot holding more of its source's WAL than this (WAL end minus <c>restart_lsn</c>) is flagged: <c>pgmm status</c>
+    /// fails and names it, the dashboard marks it, and <c>pgmm_link_wal_retained_limit_bytes</c> exports the bound for
+    /// alerts. Typically a link whose target has been down long: past the server's <c>max_slot_wal_keep_size</c> the slot
+    /// is invalidated, so keep this below it (docs/operations.md: Removing a node).
+    /// </summary>
+    public long MaxWalRetainedBytes { get; set; } = 10L << 30;
+
     /// <summary>How often the worker measures its links' slots and publishes its status to its node.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -96,6 +96,7 @@ public static partial class OptionsValidator
                        $"Set it (env PgMultiMaster__Monitoring__AccessToken), bind 127.0.0.1, or set {s}:Monitoring:AllowAnonymous: true to serve /api/* to anyone who reaches it.");
         if (m.MaxLag <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:MaxLag must be positive.");
         if (m.MaxLagBytes <= 0) errors.Add($"{s}:Monitoring:MaxLagBytes must be positive.");
+        if (m.MaxWalRetainedBytes <= 0) errors.Add($"{s}:Monitoring:MaxWalRetainedBytes must be positive.");
         if (m.PollInterval <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:PollInterval must be positive.");
 
         ValidateConflicts(options, errors);

@@ -27,7 +27,10 @@ public sealed class ClusterStatusReader(ClusterTopology topology, TimeProvider? 
     public async Task<ClusterStatus> ReadAsync(string? servedBy, Func<string, IReadOnlyList<LinkView>?>? liveLinks, CancellationToken ct)
     {
         var nodes = await Task.WhenAll(topology.Options.Nodes.Select(n => ReadNodeAsync(n, liveLinks?.Invoke(n.Name), ct))).ConfigureAwait(false);
-        return new ClusterStatus(topology.Options.Cluster, _time.GetUtcNow(), servedBy, nodes);
+        return new ClusterStatus(topology.Options.Cluster, _time.GetUtcNow(), servedBy, nodes)
+        {
+            MaxWalRetainedBytes = topology.Options.Monitoring.MaxWalRetainedBytes,
+        };
     }
 
     /// <param name="live">The links as the worker in this process sees them (its own node), else null.</param>

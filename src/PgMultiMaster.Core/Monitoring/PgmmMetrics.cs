@@ -24,6 +24,9 @@ public sealed class PgmmMetrics
             description: "Source commit to target commit of the link's last transaction; grows while WAL waits.");
         meter.CreateObservableGauge("pgmm_link_wal_retained_bytes", () => PerLink(links, s => s.WalRetainedBytes),
             description: "WAL the link's replication slot holds on the source.");
+        var maxRetained = monitor.Topology.Options.Monitoring.MaxWalRetainedBytes;
+        meter.CreateObservableGauge("pgmm_link_wal_retained_limit_bytes", () => links.Select(s => new Measurement<long>(maxRetained, Tags(s))),
+            description: "Monitoring:MaxWalRetainedBytes, per link: alert when pgmm_link_wal_retained_bytes exceeds it (same labels).");
         meter.CreateObservableGauge("pgmm_link_clock_skew_seconds", () => PerLink(links, s => (double?)s.ClockSkew.TotalSeconds),
             description: "Source commit timestamp minus the target's clock when the transaction arrived.");
         meter.CreateObservableGauge("pgmm_link_state", () => links.SelectMany(s =>

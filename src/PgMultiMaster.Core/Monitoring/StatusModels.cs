@@ -9,6 +9,9 @@ public sealed record ClusterStatus(string Cluster, DateTimeOffset GeneratedAt, s
 {
     /// <summary>"shown", or "hidden" when the worker serves no row values (<c>Monitoring:ShowRowValues</c> false).</summary>
     public string RowValues { get; init; } = "shown";
+
+    /// <summary><c>Monitoring:MaxWalRetainedBytes</c>: a link whose slot retains more is flagged (the dashboard marks it).</summary>
+    public long? MaxWalRetainedBytes { get; init; }
 }
 
 public sealed record NodeStatus

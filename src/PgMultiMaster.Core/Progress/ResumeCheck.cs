@@ -65,6 +65,9 @@ public static class ResumeCheck
         slot.LostBecause(progress) is { } lost
             ? $"{lost} on {link.Source.Name}: the changes it held for {link.Target.Name} are lost, and the link cannot resume until an operator acts. "
               + $"Way out: {WayOut(link, slot.Exists)}"
+              // Invalidated: the target was typically down past max_slot_wal_keep_size, and may be behind on every link.
+              + (slot.Exists ? $" If {link.Target.Name} is too far behind to repair that way, remove it (pgmm node remove {link.Target.Name} --force) "
+                               + "and add it again (pgmm node add) (docs/operations.md: Removing a node)." : "")
             : null;
 
     /// <summary>What to run, in order: the slot again (from now on nothing more is lost), then repair what was.</summary>

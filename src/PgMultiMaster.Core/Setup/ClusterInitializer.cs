@@ -66,25 +66,12 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         foreach (var node in topology.Options.Nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
-            var recorded = await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT pg_catalog.to_regclass('pgmm.slot_progress') IS NOT NULL", cancellationToken: ct)).ConfigureAwait(false);
+            var recorded = await ServerObjects.HasSlotRecordsAsync(conn, ct).ConfigureAwait(false);
             foreach (var link in topology.LinksFrom(node.Name))
-            {
-                // The record first: a slot missing while it has one is reported lost.
-                if (recorded) await ExecAsync(conn, "DELETE FROM pgmm.slot_progress WHERE slot_name = $1", ct, link.SlotName).ConfigureAwait(false);
-                await ExecAsync(conn, "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND database = pg_catalog.current_database()", ct, link.SlotName).ConfigureAwait(false);
-            }
+                await ServerObjects.DropSlotAsync(conn, link.SlotName, recorded, ct).ConfigureAwait(false);
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
-                await ExecAsync(conn, "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
-            await ExecAsync(conn, """
-                DO $$ DECLARE t regclass; BEGIN
-                  FOR t IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger WHERE tgname IN ('pgmm_tombstone', 'pgmm_tombstone_key') LOOP
-                    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS pgmm_tombstone ON %s; DROP TRIGGER IF EXISTS pgmm_tombstone_key ON %s', t, t);
-                  END LOOP;
-                END $$
-                """, ct).ConfigureAwait(false);
-            await ExecAsync(conn, $"DROP PUBLICATION IF EXISTS {Quote.Ident(topology.Publication)}, {Quote.Ident(topology.InsertOnlyPublication)}", ct).ConfigureAwait(false);
-            await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1 AND pg_catalog.to_regclass('pgmm.node') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
+                await ServerObjects.DropOriginAsync(conn, topology.OriginName(peer.Name), ct).ConfigureAwait(false);
+            await ServerObjects.DropNodeObjectsAsync(conn, topology, ct).ConfigureAwait(false);
             Log.Setup(logger, $"node '{node.Name}': removed the slots, origins and publications of cluster '{topology.Options.Cluster}'");
         }
     }
@@ -187,10 +174,6 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             """, ct, link.SlotName).ConfigureAwait(false);
     }
 
-    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
+    private static Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args) =>
+        ServerObjects.ExecAsync(conn, sql, ct, args);
 }

@@ -45,7 +45,7 @@ internal static class PgmmCommandLine
             Verb("diff", "Compare every replicated table across the nodes (row counts and checksums); exit 1 when they differ.",
                 (_, config, ct) => DiffCommand.RunAsync(config, ct)),
             Verb("status", "Every node's worker and links (state, lag, WAL retained, errors); exit 1 when a link is down, backing off " +
-                           "or beyond Monitoring:MaxLag / MaxLagBytes.",
+                           "or beyond Monitoring:MaxLag / MaxLagBytes / MaxWalRetainedBytes.",
                 (r, config, ct) => StatusCommand.RunAsync(config, r.GetValue<bool>("--json"), ct),
                 Options.Flag("--json", "Print the status as JSON.")),
             Verb("conflicts", "Recent conflicts and how they were resolved, from every node's pgmm.conflict_log, newest first.",
@@ -57,6 +57,7 @@ internal static class PgmmCommandLine
                 Options.Text("--since", "WHEN", "Only conflicts since: a duration (90s, 30m, 2h, 1d) or a timestamp."),
                 Options.Number("--limit", "N", "At most this many conflicts, newest first.", 50, 1, int.MaxValue)),
             DeadLetter(),
+            Node(),
             Verb("uninstall", "Drop the slots, origins and publications of the cluster (stop the workers first).",
                 (r, config, ct) => UninstallCommand.RunAsync(config, r.GetValue<bool>("--yes"), ct),
                 Options.Flag("--yes", "Really drop them: changes not yet replicated are lost.")),
@@ -167,6 +168,25 @@ internal static class PgmmCommandLine
             Options.On(), Id(), All("Retry"), Options.Flag("--wait", "Wait until the workers have applied them; exit 1 if one fails again.")));
         deadLetter.Add(Verb("discard", "Delete parked changes: --id N (with --on NODE) or --all.", Run("discard"), Options.On(), Id(), All("Discard")));
         return deadLetter;
+    }
+
+    /// <summary>
+    /// <c>node remove NAME</c>: the cluster's membership. A group of actions, so that <c>node add</c> joins it the same way.
+    /// </summary>
+    private static Verb Node()
+    {
+        var node = new Verb("node", "Change the cluster's membership: remove a node (its slots and origins on every other node).");
+        var name = new Argument<string>("NAME") { Description = "The node to remove, as PgMultiMaster:Nodes names it." };
+        var remove = Verb("remove", "Remove a node: wait until what it wrote is applied everywhere, then drop its slots and origins on every node " +
+                                    "and print (or --write-config) the configuration without it. Restart the other workers afterwards.",
+            (r, config, ct) => NodeRemoveCommand.RunAsync(config, new NodeRemoveCommand.Settings(r.GetValue<string>("NAME")!, r.GetValue<bool>("--force"),
+                r.GetValue<bool>("--write-config"), r.GetValue<int>("--timeout")), ct),
+            Options.Flag("--force", "The node is gone for good: do not wait for its links, nor need it reachable. What it wrote that a node has not applied is lost."),
+            Options.Flag("--write-config", "Take the node out of the configuration file (other keys and comments stay)."),
+            Options.Number("--timeout", "SECONDS", "How long to wait for the links to drain.", 300, 1, int.MaxValue));
+        remove.Add(name);
+        node.Add(remove);
+        return node;
     }
 
     private static Verb Help()

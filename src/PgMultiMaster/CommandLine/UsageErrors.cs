@@ -11,6 +11,8 @@ internal static class UsageErrors
 {
     public static IEnumerable<string> Describe(ParseResult result)
     {
+        // "pgmm node remove --help" shows help, though the node's NAME is missing.
+        if (result.Action is HelpText && result.UnmatchedTokens.Count == 0) yield break;
         var command = result.CommandResult.Command;
         var unmatched = result.UnmatchedTokens.ToHashSet(StringComparer.Ordinal);
         var previousWasOption = false;
@@ -36,6 +38,9 @@ internal static class UsageErrors
                     $"{o.Option.Name} '{string.Join(' ', o.Tokens.Select(t => t.Value))}': give a number.",
                 // "Required command was not provided": pgmm alone shows help, and dead-letter alone lists.
                 CommandResult { Command: Verb { Run: not null } } => null,
+                ArgumentResult { Argument: var a, Tokens.Count: 0 } when a.Arity.MinimumNumberOfValues > 0 => $"give {a.Name}.",
+                // "pgmm node" alone: a group of actions with nothing to do by itself.
+                CommandResult { Command: Verb { Run: null } group } => $"give an action ({string.Join(", ", group.Subcommands.Select(c => c.Name))}).",
                 CommandResult { Command: RootCommand } => unmatched.Count > 0 ? null : "give a verb (see pgmm --help).",
                 _ => error.Message,
             };

@@ -8,7 +8,8 @@ namespace PgMultiMaster.Cli.Commands;
 /// <summary>
 /// <c>pgmm status</c>: every node's worker and links, read from the nodes themselves (the reports workers publish
 /// there, and the slots), so it works from anywhere and tells a stopped worker. Exit 1 when a link is down, backing
-/// off or beyond <c>Monitoring:MaxLag</c> / <c>MaxLagBytes</c>: usable from scripts and cron.
+/// off, beyond <c>Monitoring:MaxLag</c> / <c>MaxLagBytes</c>, or its slot retains more WAL than <c>MaxWalRetainedBytes</c>:
+/// usable from scripts and cron.
 /// </summary>
 internal static class StatusCommand
 {
@@ -34,7 +35,8 @@ internal static class StatusCommand
         NodeQuery.Print(["link", "state", "lag", "lag bytes", "WAL retained", "applied tx", "rows", "conflicts", "parked", "retries", "last error"],
             status.Nodes.SelectMany(n => n.Links).Select(l => new[]
             {
-                $"{l.Source} -> {l.Target}", l.State, Seconds(l.LagSeconds), Bytes(l.LagBytes), Bytes(l.WalRetainedBytes),
+                $"{l.Source} -> {l.Target}", l.State, Seconds(l.LagSeconds), Bytes(l.LagBytes),
+                Bytes(l.WalRetainedBytes) + (l.WalRetainedBytes > bounds.MaxWalRetainedBytes ? " (over)" : ""),
                 Count(l.TransactionsApplied), Count(l.RowsApplied), Count(l.Conflicts), Count(l.Parked), Count(l.Retries),
                 l.LastError is null ? "" : $"{Time(l.LastErrorAt)} {l.LastError}",
             }).ToList(), maxWidth: 80);
@@ -46,7 +48,15 @@ internal static class StatusCommand
 
     private static string? Problem(LinkView l, Configuration.MonitoringOptions bounds)
     {
-        if (l.State is "down" or "backing_off" or "slot_lost") return l.State + (l.LastError is null ? "" : $": {l.LastError}");
+        // Said with the state too: a link down for long is exactly when the slot's WAL grows.
+        var retained = l.WalRetainedBytes > bounds.MaxWalRetainedBytes
+            ? $"its slot retains {Bytes(l.WalRetainedBytes)} of {l.Source}'s WAL, over Monitoring:MaxWalRetainedBytes {Bytes(bounds.MaxWalRetainedBytes)}: " +
+              $"bring {l.Target} back, or if it is gone for good, pgmm node remove {l.Target} --force releases it"
+            : null;
+        if (l.State is "down" or "backing_off" or "slot_lost")
+            return (l.State == "slot_lost" && l.LastError?.Contains("was invalidated", StringComparison.Ordinal) == true ? "slot_lost (slot invalidated)" : l.State)
+                   + (l.LastError is null ? "" : $": {l.LastError}") + (retained is null ? "" : $"; {retained}");
+        if (retained is not null) return retained;
         if (l.LagSeconds > bounds.MaxLag.TotalSeconds) return $"lag {Seconds(l.LagSeconds)} exceeds Monitoring:MaxLag {bounds.MaxLag}";
         if (l.LagBytes > bounds.MaxLagBytes) return $"lag {Bytes(l.LagBytes)} exceeds Monitoring:MaxLagBytes {Bytes(bounds.MaxLagBytes)}";
         return null;

@@ -35,6 +35,35 @@ public sealed class CommandLineTests
     public void Each_verb_parses_alone(string verb) => Assert.Equal(verb, Valid(verb).Verb!.Name);
 
     [Fact]
+    public void Node_remove_takes_the_name_and_its_flags()
+    {
+        var r = Valid("node", "remove", "north", "--force", "--write-config", "--timeout", "60").Result;
+        Assert.Equal("remove", r.CommandResult.Command.Name);
+        Assert.Equal("north", r.GetValue<string>("NAME"));
+        Assert.True(r.GetValue<bool>("--force"));
+        Assert.True(r.GetValue<bool>("--write-config"));
+        Assert.Equal(60, r.GetValue<int>("--timeout"));
+        Assert.Equal(300, Valid("node", "remove", "north").Result.GetValue<int>("--timeout"));
+    }
+
+    [Theory]
+    [InlineData(new[] { "node" }, "give an action (remove).")]
+    [InlineData(new[] { "node", "remove" }, "give NAME.")]
+    [InlineData(new[] { "node", "remvoe", "north" }, "unknown action 'remvoe'; did you mean 'remove'?")]
+    [InlineData(new[] { "node", "remove", "north", "--forse" }, "unknown option '--forse'; did you mean '--force'?")]
+    [InlineData(new[] { "node", "remove", "north", "--timeout", "0" }, "--timeout 0: give a number of at least 1.")]
+    public void Node_usage_errors_name_what_is_missing(string[] args, string error) => Assert.Contains(error, Parse(args).Errors);
+
+    [Fact]
+    public async Task Node_remove_help_shows_help_without_a_name()
+    {
+        var (code, output, _) = await Run("node", "remove", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("pgmm node remove <NAME> [options]", output);
+        Assert.Contains("--write-config", output);
+    }
+
+    [Fact]
     public void Run_takes_the_node_and_it_becomes_the_node_setting()
     {
         var invocation = Valid("run", "--config", "/etc/pgmm.json", "--node", "east");

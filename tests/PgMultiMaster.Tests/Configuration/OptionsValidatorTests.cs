@@ -46,11 +46,13 @@ public sealed class OptionsValidatorTests
         o.Monitoring.Urls = "localhost:9478";
         o.Monitoring.MaxLag = TimeSpan.Zero;
         o.Monitoring.MaxLagBytes = 0;
+        o.Monitoring.MaxWalRetainedBytes = -1;
         o.Monitoring.PollInterval = TimeSpan.FromSeconds(-1);
         var errors = OptionsValidator.Validate(o, requireNode: true);
         Assert.Contains("PgMultiMaster:Monitoring:Urls 'localhost:9478' must be an http:// URL such as http://0.0.0.0:9478 (no TLS: put a TLS proxy or the cluster's ingress in front).", errors);
         Assert.Contains("PgMultiMaster:Monitoring:MaxLag must be positive.", errors);
         Assert.Contains("PgMultiMaster:Monitoring:MaxLagBytes must be positive.", errors);
+        Assert.Contains("PgMultiMaster:Monitoring:MaxWalRetainedBytes must be positive.", errors);
         Assert.Contains("PgMultiMaster:Monitoring:PollInterval must be positive.", errors);
 
         o = Valid();

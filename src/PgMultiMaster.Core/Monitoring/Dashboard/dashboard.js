@@ -177,7 +177,7 @@ function render(data) {
   document.title = `PgMultiMaster · ${data.cluster || ""}`;
   recordLive(data, nodes);
   section("topology", nodes.map((n) => [n.node, n.worker, n.reachable, n.links]), () => renderTopology(nodes, links));
-  section("links", links, renderLinks);
+  section("links", [data.maxWalRetainedBytes, links], ([max, l]) => renderLinks(l, max));
   renderCharts(nodes);
   section("nodes", [data.generatedAt, nodes.map(({ links: _l, history: _h, recentConflicts: _c, recentDeadLetters: _d, ...rest }) => rest)],
     () => renderNodes(nodes, data.generatedAt));
@@ -253,13 +253,17 @@ function renderTopology(nodes, links) {
 }
 
 // ---------- links table ----------
-function renderLinks(links) {
+function renderLinks(links, maxWalRetained) {
+  // Monitoring:MaxWalRetainedBytes: a slot holding more WAL puts its source's disk at risk (a target down too long?).
+  const over = (l) => maxWalRetained != null && l.walRetainedBytes != null && l.walRetainedBytes > maxWalRetained;
   const rows = links.map((l) => el("tr", { "data-link": `${l.source}->${l.target}`, class: `st-${l.state}` },
     el("td", { class: "link-name" }, `${l.source} → ${l.target}`),
     el("td", { class: "state" }, el("span", { class: `badge st-${l.state}` }, l.state)),
     el("td", { class: "num", title: l.clockSkewSeconds != null ? `clock skew ${fmtSeconds(l.clockSkewSeconds)}` : null }, fmtSeconds(l.lagSeconds)),
     el("td", { class: "num", title: l.lagBytes != null ? `${l.lagBytes} bytes` : null }, fmtBytes(l.lagBytes)),
-    el("td", { class: "num" }, fmtBytes(l.walRetainedBytes)),
+    el("td", over(l)
+      ? { class: "num bad wal-over", title: `over Monitoring:MaxWalRetainedBytes (${fmtBytes(maxWalRetained)}): is ${l.target} down for good? pgmm node remove ${l.target} --force releases it` }
+      : { class: "num" }, fmtBytes(l.walRetainedBytes)),
     el("td", { class: "mono" }, l.confirmedLsn || "–"),
     el("td", { class: "num" }, fmtNum(l.transactionsApplied)),
     el("td", { class: "num" }, fmtNum(l.rowsApplied)),
