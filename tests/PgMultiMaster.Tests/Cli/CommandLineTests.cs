@@ -98,10 +98,12 @@ public sealed class CommandLineTests
     [Fact]
     public void Demo_takes_its_flags_and_defaults()
     {
-        var r = Valid("demo", "--seconds", "1", "--port", "0", "--keep", "--dir", "/tmp/x").Result;
-        Assert.Equal((1, 0, true, "/tmp/x"), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir")));
+        var r = Valid("demo", "--seconds", "1", "--port", "0", "--keep", "--dir", "/tmp/x", "--fail-node").Result;
+        Assert.Equal((1, 0, true, "/tmp/x", true), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir"),
+            r.GetValue<bool>("--fail-node")));
         r = Valid("demo").Result;
-        Assert.Equal((10, 9478, false, (string?)null), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir")));
+        Assert.Equal((10, 9478, false, (string?)null, false), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir"),
+            r.GetValue<bool>("--fail-node")));
     }
 
     [Theory]

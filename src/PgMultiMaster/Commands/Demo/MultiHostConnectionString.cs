@@ -47,14 +47,16 @@ internal static class MultiHostConnectionString
 
     /// <summary><c>east</c> with port 5433 is <c>east:5433</c>; a host that names its port (<c>east:5432</c>, <c>[::1]:5432</c>) keeps it.</summary>
     internal static IEnumerable<string> HostsWithPort(string? hosts, int port) =>
-        (hosts ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(h => HasPort(h) ? h : h.Contains(':', StringComparison.Ordinal) ? $"[{h}]:{port}" : $"{h}:{port}");
+        (hosts ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(h => WithPort(h, port));
 
-    private static bool HasPort(string host)
+    private static string WithPort(string host, int port)
     {
         var colon = host.LastIndexOf(':');
-        if (colon < 0 || !host[(colon + 1)..].All(char.IsAsciiDigit) || colon == host.Length - 1) return false;
-        // A bare IPv6 address (::1) has colons but no port; a bracketed one ([::1]:5432) names it after the bracket.
-        return host.StartsWith('[') ? host[colon - 1] == ']' : host.IndexOf(':', StringComparison.Ordinal) == colon;
+        var named = colon > 0 && colon < host.Length - 1 && host[(colon + 1)..].All(char.IsAsciiDigit);
+        if (host.StartsWith('['))
+            return named && host[colon - 1] == ']' ? host : $"{host}:{port}";
+        // A bare IPv6 address (::1) has colons but no port: bracketed, so the port after it reads as one.
+        if (host.Count(c => c == ':') > 1) return $"[{host}]:{port}";
+        return named ? host : $"{host}:{port}";
     }
 }
