@@ -26,7 +26,7 @@ public sealed class FailNodeDemoTests(ITestOutputHelper output)
         {
             Assert.True(code == 0, text);
             Assert.Contains("through one connection string naming all 3 nodes", text);
-            Assert.Contains("north: PostgreSQL stopped (fast shutdown); the writers go on with east and west.", text);
+            Assert.Contains("north: PostgreSQL stopped; the writers go on with east and west.", text);
             var down = Regex.Match(text, @"north: PostgreSQL started again\. Written while it was down: east (\d+), west (\d+), north (\d+) tx\.");
             Assert.True(down.Success, text);
             Assert.True(Number(down, 1) > 0 && Number(down, 2) > 0, down.Value);

@@ -39,12 +39,17 @@ internal static class DemoCommand
     /// <summary>The node --fail-node stops: not east, whose worker serves the dashboard (its worker would go on anyway).</summary>
     private const string FailingNode = "north";
 
+    public const int MinFailNodeSeconds = 6;
+
     /// <summary>The flags: --seconds, --port (0: a free one), --keep, --dir, --fail-node.</summary>
     public sealed record Settings(int Seconds, int Port, bool Keep, string? Dir, bool FailNode = false);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
         var (seconds, port, keep) = (settings.Seconds, settings.Port, settings.Keep);
+        // Stopping and starting a server take a second or two each: shorter, the writers would stop before the node is down.
+        if (settings.FailNode && seconds < MinFailNodeSeconds)
+            throw new CliException($"--fail-node needs --seconds {MinFailNodeSeconds} or more ({FailingNode} is down for the middle third of the writing).");
         // The demo only ever works in, re-owns (as root, for the servers' user) and removes a folder it created itself.
         var root = settings.Dir is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Guid.NewGuid():N}"[..30]);
         if (Directory.Exists(root) || File.Exists(root))
@@ -141,8 +146,8 @@ internal static class DemoCommand
             if (outage is not null)
             {
                 var result = await outage;
-                Console.WriteLine($"Failover: {failover!.Retried} transactions failed on one node and were retried on another, " +
-                                  $"{failover.Lost} failed twice and were given up{(failover.LastLoss is { } why ? $" (last: {why})" : "")}.");
+                Console.WriteLine($"Failover: {Transactions(failover!.Retried)} failed on one node and were retried on another, " +
+                                  $"{Transactions(failover.Lost)} failed twice and were given up{(failover.LastLoss is { } why ? $" (last: {why})" : "")}.");
                 survived = NodeNames.Where(n => n != FailingNode).All(n => result.WrittenWhileDown[Array.IndexOf(NodeNames, n)] > 0);
                 if (!survived) Console.WriteLine($"No node took writes while {FailingNode} was down: the failover did not work.");
             }
@@ -180,6 +185,8 @@ internal static class DemoCommand
             }
         }
     }
+
+    private static string Transactions(long n) => n == 1 ? "1 transaction" : $"{n} transactions";
 
     /// <summary>One node's application: inserts, updates and deletes on keys only this node uses.</summary>
     private static async Task WriteAsync(NodeOptions node, int index, long[] counters, CancellationToken ct)

@@ -106,6 +106,15 @@ public sealed class CommandLineTests
             r.GetValue<bool>("--fail-node")));
     }
 
+    [Fact]
+    public async Task Demo_fail_node_refuses_a_run_too_short_to_stop_and_start_a_node_before_anything_starts()
+    {
+        var (code, _, error) = await Run("demo", "--fail-node", "--seconds", "5", "--dir", "/nonexistent/pgmm-never-created");
+        Assert.Equal(2, code);
+        Assert.Contains("pgmm demo: --fail-node needs --seconds 6 or more", error);
+        Assert.False(Directory.Exists("/nonexistent/pgmm-never-created"));
+    }
+
     [Theory]
     [InlineData(new[] { "status", "--nod", "east", "--limt", "5" }, "pgmm status", "unknown option '--nod'; did you mean '--node'?")]
     [InlineData(new[] { "conflicts", "--limt", "5" }, "pgmm conflicts", "unknown option '--limt'; did you mean '--limit'?")]

@@ -21,9 +21,10 @@ internal sealed class NodeOutage(LocalPostgresServer server, ClusterTopology top
     public async Task<Result> RunAsync(TimeSpan writing, CancellationToken ct)
     {
         await Task.Delay(writing / 3, ct);
+        Say($"{server.Name}: stopping PostgreSQL (fast shutdown: its sessions end, committed data stays) ...");
         await server.StopAsync(ct);
         var down = Snapshot();
-        Say($"{server.Name}: PostgreSQL stopped (fast shutdown); the writers go on with " +
+        Say($"{server.Name}: PostgreSQL stopped; the writers go on with " +
             string.Join(" and ", nodes.Where(n => n != server.Name)) + ".");
 
         var remaining = writing * 2 / 3 - clock.Elapsed;
