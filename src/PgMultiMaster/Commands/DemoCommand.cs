@@ -146,10 +146,10 @@ internal static class DemoCommand
             if (outage is not null)
             {
                 var result = await outage;
-                Console.WriteLine($"Failover: {Transactions(failover!.Retried)} failed on one node and were retried on another, " +
-                                  $"{Transactions(failover.Lost)} failed twice and were given up{(failover.LastLoss is { } why ? $" (last: {why})" : "")}.");
+                Console.WriteLine($"Failover: transactions that failed and were retried: {failover!.Retried} ({failover.RetriedElsewhere} on another node); " +
+                                  $"failed twice and given up: {failover.Lost}{(failover.LastLoss is { } why ? $" (last: {why})" : "")}.");
                 survived = NodeNames.Where(n => n != FailingNode).All(n => result.WrittenWhileDown[Array.IndexOf(NodeNames, n)] > 0);
-                if (!survived) Console.WriteLine($"No node took writes while {FailingNode} was down: the failover did not work.");
+                if (!survived) Console.WriteLine($"Not every other node took writes while {FailingNode} was down: the failover did not work.");
             }
 
             Console.WriteLine("Writes stopped; waiting for every link to catch up ...");
@@ -185,8 +185,6 @@ internal static class DemoCommand
             }
         }
     }
-
-    private static string Transactions(long n) => n == 1 ? "1 transaction" : $"{n} transactions";
 
     /// <summary>One node's application: inserts, updates and deletes on keys only this node uses.</summary>
     private static async Task WriteAsync(NodeOptions node, int index, long[] counters, CancellationToken ct)

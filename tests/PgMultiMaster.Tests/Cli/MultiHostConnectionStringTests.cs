@@ -29,6 +29,21 @@ public sealed class MultiHostConnectionStringTests
         Assert.IsType<NpgsqlMultiHostDataSource>(dataSource);
     }
 
+    [Fact]
+    public void The_npgsql_example_in_docs_clients_md_is_a_valid_load_balanced_multi_host_connection_string()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "docs", "clients.md"))) dir = dir.Parent;
+        var example = File.ReadLines(Path.Combine(dir!.FullName, "docs", "clients.md")).Single(l => l.StartsWith("Host=", StringComparison.Ordinal));
+
+        // Npgsql refuses a keyword it does not know: a misspelt one in the docs fails here.
+        var built = new NpgsqlConnectionStringBuilder(example);
+        Assert.Equal(["east.db", "west.db", "north.db"], built.Host!.Split(','));
+        Assert.True(built.LoadBalanceHosts);
+        Assert.Equal("any", built.TargetSessionAttributes);
+        Assert.Equal(10, built.HostRecheckSeconds);
+    }
+
     [Theory]
     [InlineData("east", 5433, "east:5433")]
     [InlineData("east:6000", 5433, "east:6000")]

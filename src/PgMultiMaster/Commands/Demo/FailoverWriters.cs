@@ -16,6 +16,7 @@ internal sealed class FailoverWriters : IAsyncDisposable
     private readonly Dictionary<int, int> _nodeByPort;
     private readonly long[] _committed;
     private long _retried;
+    private long _retriedElsewhere;
     private long _lost;
 
     /// <param name="nodes">Each node's name and port (the demo's servers all listen on 127.0.0.1).</param>
@@ -30,6 +31,9 @@ internal sealed class FailoverWriters : IAsyncDisposable
 
     /// <summary>Transactions that failed on their node and then committed on another.</summary>
     public long Retried => Interlocked.Read(ref _retried);
+
+    /// <summary>Of <see cref="Retried"/>, those whose retry committed on another node than the one the first attempt failed on.</summary>
+    public long RetriedElsewhere => Interlocked.Read(ref _retriedElsewhere);
 
     /// <summary>Transactions that failed twice, and were given up (nothing of them counts as written).</summary>
     public long Lost => Interlocked.Read(ref _lost);
@@ -49,17 +53,23 @@ internal sealed class FailoverWriters : IAsyncDisposable
 
     private async Task CommitAsync(DemoWorkload workload)
     {
+        int? failedOn = null;
         for (var attempt = 1; ; attempt++)
         {
+            int? node = null;
             try
             {
                 await using var conn = await _dataSource.OpenConnectionAsync(CancellationToken.None);
-                var node = _nodeByPort[conn.Port];
+                node = _nodeByPort[conn.Port];
                 await using var tx = await conn.BeginTransactionAsync(CancellationToken.None);
-                await workload.WriteAsync(conn, _nodes[node]);
+                await workload.WriteAsync(conn, _nodes[node.Value]);
                 await tx.CommitAsync(CancellationToken.None);
-                Interlocked.Increment(ref _committed[node]);
-                if (attempt > 1) Interlocked.Increment(ref _retried);
+                Interlocked.Increment(ref _committed[node.Value]);
+                if (attempt > 1)
+                {
+                    Interlocked.Increment(ref _retried);
+                    if (failedOn is { } failed && failed != node) Interlocked.Increment(ref _retriedElsewhere);
+                }
                 return;
             }
             // The node went away under the transaction (a fast shutdown ends its sessions with 57P01, then refuses
@@ -69,6 +79,7 @@ internal sealed class FailoverWriters : IAsyncDisposable
             // committed after all; the retry then writes its rows under new keys (DemoWorkload), so nothing collides.
             catch (Exception e) when (FailureClassifier.Classify(e) == FailureKind.Transient)
             {
+                failedOn = node;
                 if (attempt == 1) continue;
                 Interlocked.Increment(ref _lost);
                 LastLoss = e.Message;
