@@ -123,14 +123,15 @@ internal static class DemoCommand
                 Console.WriteLine($"Workers running. Writing on all 3 nodes at once for {seconds} s ...");
             else
                 Console.WriteLine($"Workers running. Writing for {seconds} s through one connection string naming all 3 nodes " +
-                                  $"(Load Balance Hosts=true); {FailingNode} will be stopped at {seconds / 3.0:0.0} s and started at {seconds * 2 / 3.0:0.0} s ...");
-            writing.CancelAfter(TimeSpan.FromSeconds(seconds));
+                                  $"(Load Balance Hosts=true); {FailingNode} will be stopped at {seconds / 3.0:0.0} s and started " +
+                                  $"{seconds / 3.0:0.0} s after it is down ...");
             List<Task> writers = failover is null
                 ? [.. options.Nodes.Select((n, i) => WriteAsync(n, i, counters, writing.Token))]
                 : [failover.RunAsync(NodeNames.Length, writing.Token)];
             var clock = Stopwatch.StartNew();
-            var outage = failover is null ? null
-                : new NodeOutage(servers.Single(s => s.Name == FailingNode), topology, NodeNames, counters, clock).RunAsync(TimeSpan.FromSeconds(seconds), ct);
+            var nodeOutage = failover is null ? null : new NodeOutage(servers.Single(s => s.Name == FailingNode), topology, NodeNames, counters, clock);
+            var outage = nodeOutage?.RunAsync(TimeSpan.FromSeconds(seconds), ct);
+            var stopWriting = StopWritingAsync(writing, TimeSpan.FromSeconds(seconds), nodeOutage?.Over ?? Task.CompletedTask, ct);
             while (writers.Any(w => !w.IsCompleted))
             {
                 await Task.WhenAny(Task.WhenAll(writers), Task.Delay(1000, ct));
@@ -142,6 +143,7 @@ internal static class DemoCommand
                                   (retrying.Count > 0 ? $"  |  retrying: {string.Join(", ", retrying)}" : ""));
             }
             await Task.WhenAll(writers);
+            await stopWriting;
             var survived = true;
             if (outage is not null)
             {
@@ -183,6 +185,22 @@ internal static class DemoCommand
                 foreach (var server in servers) await server.DisposeAsync();
                 try { Directory.Delete(root, recursive: true); } catch (IOException) { }
             }
+        }
+    }
+
+    /// <summary>
+    /// The writers stop after <paramref name="atLeast"/>, and with --fail-node not before the node is back: stopping a
+    /// server can take seconds, and the writes must go on while it is down.
+    /// </summary>
+    private static async Task StopWritingAsync(CancellationTokenSource writing, TimeSpan atLeast, Task over, CancellationToken ct)
+    {
+        try
+        {
+            await Task.WhenAll(Task.Delay(atLeast, ct), over);
+        }
+        finally
+        {
+            await writing.CancelAsync();
         }
     }
 
