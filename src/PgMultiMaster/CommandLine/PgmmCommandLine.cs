@@ -60,8 +60,8 @@ internal static class PgmmCommandLine
                 Options.Number("--port", "PORT", "Where the first worker serves the dashboard (0: a free port).", 9478, 0, 65535),
                 Options.Flag("--keep", "Keep the servers running at the end (the folder stays too)."),
                 Options.Text("--dir", "PATH", "The folder to create for the servers (it must not exist yet; default: a new one under /tmp)."),
-                Options.Flag("--fail-node", "Write through one multi-host connection string, stop north's server a third into the writing " +
-                                            "and start it again at two thirds; exit 0 only if the writes went on and every node matches.")),
+                Options.Flag("--fail-node", "Write through one multi-host connection string; stop north's server a third into the writing, keep " +
+                                            "it down for another third, start it again; exit 0 only if the writes went on and every node matches.")),
             Help(),
         };
         root.HelpName = "pgmm";

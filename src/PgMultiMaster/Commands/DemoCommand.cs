@@ -49,7 +49,7 @@ internal static class DemoCommand
         var (seconds, port, keep) = (settings.Seconds, settings.Port, settings.Keep);
         // Stopping and starting a server take a second or two each: shorter, the writers would stop before the node is down.
         if (settings.FailNode && seconds < MinFailNodeSeconds)
-            throw new CliException($"--fail-node needs --seconds {MinFailNodeSeconds} or more ({FailingNode} is down for the middle third of the writing).");
+            throw new CliException($"--fail-node needs --seconds {MinFailNodeSeconds} or more ({FailingNode} is stopped a third into the writing and stays down for another third).");
         // The demo only ever works in, re-owns (as root, for the servers' user) and removes a folder it created itself.
         var root = settings.Dir is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Guid.NewGuid():N}"[..30]);
         if (Directory.Exists(root) || File.Exists(root))
