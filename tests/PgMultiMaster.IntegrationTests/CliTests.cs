@@ -213,18 +213,7 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
         }
         finally
         {
-            foreach (var node in new[] { "east", "west", "north" })
-                if (Directory.Exists(Path.Combine(dir, node))) await StopServerAsync(Path.Combine(dir, node));
+            await PgmmCli.StopKeptDemoAsync(dir);
         }
-    }
-
-    private static async Task StopServerAsync(string dataDir)
-    {
-        var pgCtl = Path.Combine(PgMultiMaster.LocalServers.PostgresBinaries.Find(), "pg_ctl");
-        var psi = Environment.IsPrivilegedProcess ? new System.Diagnostics.ProcessStartInfo("runuser", ["-u", "postgres", "--", pgCtl])
-            : new System.Diagnostics.ProcessStartInfo(pgCtl);
-        foreach (var a in new[] { "-D", dataDir, "-m", "fast", "-w", "stop" }) psi.ArgumentList.Add(a);
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        await p.WaitForExitAsync();
     }
 }

@@ -63,11 +63,13 @@ internal static class PgmmCommandLine
                 Options.Flag("--yes", "Really drop them: changes not yet replicated are lost.")),
             Verb("demo", "Start three local PostgreSQL servers, replicate concurrent writes, print checksums. Needs no configuration.",
                 (r, _, ct) => DemoCommand.RunAsync(new DemoCommand.Settings(r.GetValue<int>("--seconds"), r.GetValue<int>("--port"),
-                    r.GetValue<bool>("--keep"), r.GetValue<string>("--dir")), ct),
+                    r.GetValue<bool>("--keep"), r.GetValue<string>("--dir"), r.GetValue<bool>("--fail-node")), ct),
                 Options.Number("--seconds", "N", "How long to write on all three nodes.", 10, 1, int.MaxValue),
                 Options.Number("--port", "PORT", "Where the first worker serves the dashboard (0: a free port).", 9478, 0, 65535),
                 Options.Flag("--keep", "Keep the servers running at the end (the folder stays too)."),
-                Options.Text("--dir", "PATH", "The folder to create for the servers (it must not exist yet; default: a new one under /tmp).")),
+                Options.Text("--dir", "PATH", "The folder to create for the servers (it must not exist yet; default: a new one under /tmp)."),
+                Options.Flag("--fail-node", "Write through one multi-host connection string; stop north's server a third into the writing, keep " +
+                                            "it down for another third, start it again; exit 0 only if the writes went on and every node matches.")),
             Help(),
         };
         root.HelpName = "pgmm";

@@ -4,10 +4,12 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using PgMultiMaster.Cli.Commands.Demo;
 using PgMultiMaster.Configuration;
 using PgMultiMaster.Diagnostics;
 using PgMultiMaster.Hosting;
 using PgMultiMaster.LocalServers;
+using PgMultiMaster.Replication;
 using PgMultiMaster.Setup;
 using PgMultiMaster.Topology;
 
@@ -34,12 +36,20 @@ internal static class DemoCommand
         INSERT INTO public.accounts VALUES (0, 'shared', 'business', 0, '{demo}', '2026-01-01');
         """;
 
-    /// <summary>The flags: --seconds, --port (0: a free one), --keep, --dir.</summary>
-    public sealed record Settings(int Seconds, int Port, bool Keep, string? Dir);
+    /// <summary>The node --fail-node stops: not east, whose worker serves the dashboard (its worker would go on anyway).</summary>
+    private const string FailingNode = "north";
+
+    public const int MinFailNodeSeconds = 6;
+
+    /// <summary>The flags: --seconds, --port (0: a free one), --keep, --dir, --fail-node.</summary>
+    public sealed record Settings(int Seconds, int Port, bool Keep, string? Dir, bool FailNode = false);
 
     public static async Task<int> RunAsync(Settings settings, CancellationToken ct)
     {
         var (seconds, port, keep) = (settings.Seconds, settings.Port, settings.Keep);
+        // Stopping and starting a server take a second or two each: shorter, the writers would stop before the node is down.
+        if (settings.FailNode && seconds < MinFailNodeSeconds)
+            throw new CliException($"--fail-node needs --seconds {MinFailNodeSeconds} or more ({FailingNode} is stopped a third into the writing and stays down for another third).");
         // The demo only ever works in, re-owns (as root, for the servers' user) and removes a folder it created itself.
         var root = settings.Dir is { } dir ? Path.GetFullPath(dir) : Path.Combine(Path.GetTempPath(), $"pgmm-demo-{Guid.NewGuid():N}"[..30]);
         if (Directory.Exists(root) || File.Exists(root))
@@ -61,6 +71,8 @@ internal static class DemoCommand
                 servers.Add(await LocalPostgresServer.StartNewAsync(name, root, binDir, ct: ct, superuserPassword: password));
 
             var options = new PgMultiMasterOptions { Cluster = "demo", Tables = ["public.*"], InsertOnlyTables = ["public.audit_log"] };
+            // The links into and out of a stopped node retry at least every 2 s, so they are back soon after it is.
+            if (settings.FailNode) options.Apply.MaxRetryDelay = TimeSpan.FromSeconds(2);
             foreach (var server in servers)
             {
                 await using (var admin = await server.OpenAsync(ct: ct))
@@ -91,29 +103,56 @@ internal static class DemoCommand
                 var host = WorkerHost.Build(new PgMultiMasterOptions
                 {
                     Cluster = options.Cluster, Node = name, Nodes = options.Nodes, Tables = options.Tables, InsertOnlyTables = options.InsertOnlyTables,
+                    Apply = options.Apply,
                     Monitoring = new MonitoringOptions { Urls = name == NodeNames[0] ? $"http://127.0.0.1:{port}" : "", PollInterval = TimeSpan.FromSeconds(1) },
-                }, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+                }, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
+                    // With --fail-node, links into and out of the stopped node warn at every retry: the progress lines count them instead.
+                    .AddFilter("PgMultiMaster.Link", settings.FailNode ? LogLevel.Error : LogLevel.Warning));
                 await host.StartAsync(ct);
                 hosts.Add(host);
             }
             var dashboard = ((Microsoft.AspNetCore.Builder.WebApplication)hosts[0]).Urls.FirstOrDefault() ?? $"http://127.0.0.1:{port}";
             Console.WriteLine($"Dashboard: {dashboard}/  (metrics: {dashboard}/metrics, status: {dashboard}/api/status)");
-            Console.WriteLine($"Workers running. Writing on all 3 nodes at once for {seconds} s ...");
-
             var counters = new long[NodeNames.Length];
             using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            writing.CancelAfter(TimeSpan.FromSeconds(seconds));
-            var writers = options.Nodes.Select((n, i) => WriteAsync(n, i, counters, writing.Token)).ToList();
+            await using var failover = settings.FailNode
+                ? new FailoverWriters(MultiHostConnectionString.Build([.. options.Nodes.Select(n => n.ConnectionString)], hostRecheckSeconds: 2),
+                    [.. servers.Select(s => (s.Name, s.Port))], counters)
+                : null;
+            if (failover is null)
+                Console.WriteLine($"Workers running. Writing on all 3 nodes at once for {seconds} s ...");
+            else
+                Console.WriteLine($"Workers running. Writing for {seconds} s through one connection string naming all 3 nodes " +
+                                  $"(Load Balance Hosts=true); {FailingNode} will be stopped at {seconds / 3.0:0.0} s and started " +
+                                  $"{seconds / 3.0:0.0} s after it is down ...");
+            List<Task> writers = failover is null
+                ? [.. options.Nodes.Select((n, i) => WriteAsync(n, i, counters, writing.Token))]
+                : [failover.RunAsync(NodeNames.Length, writing.Token)];
             var clock = Stopwatch.StartNew();
+            var nodeOutage = failover is null ? null : new NodeOutage(servers.Single(s => s.Name == FailingNode), topology, NodeNames, counters, clock);
+            var outage = nodeOutage?.RunAsync(TimeSpan.FromSeconds(seconds), ct);
+            var stopWriting = StopWritingAsync(writing, TimeSpan.FromSeconds(seconds), nodeOutage?.Over ?? Task.CompletedTask, ct);
             while (writers.Any(w => !w.IsCompleted))
             {
                 await Task.WhenAny(Task.WhenAll(writers), Task.Delay(1000, ct));
-                var links = hosts.SelectMany(h => h.Services.GetRequiredService<NodeWorker>().Links).Select(l => l.Status);
+                var links = hosts.SelectMany(h => h.Services.GetRequiredService<NodeWorker>().Links).Select(l => l.Status).ToList();
+                var retrying = links.Where(l => l.State == LinkState.BackingOff).Select(l => l.Name).ToList();
                 Console.WriteLine($"  {clock.Elapsed.TotalSeconds,4:0}s  written: " +
                                   string.Join(", ", NodeNames.Select((n, i) => $"{n} {Interlocked.Read(ref counters[i])} tx")) +
-                                  "  |  applied: " + string.Join(", ", links.Select(l => $"{l.Name} {l.TransactionsApplied}")));
+                                  "  |  applied: " + string.Join(", ", links.Select(l => $"{l.Name} {l.TransactionsApplied}")) +
+                                  (retrying.Count > 0 ? $"  |  retrying: {string.Join(", ", retrying)}" : ""));
             }
             await Task.WhenAll(writers);
+            await stopWriting;
+            var survived = true;
+            if (outage is not null)
+            {
+                var result = await outage;
+                Console.WriteLine($"Failover: transactions that failed and were retried: {failover!.Retried} ({failover.RetriedElsewhere} on another node); " +
+                                  $"failed twice and given up: {failover.Lost}{(failover.LastLoss is { } why ? $" (last: {why})" : "")}.");
+                survived = NodeNames.Where(n => n != FailingNode).All(n => result.WrittenWhileDown[Array.IndexOf(NodeNames, n)] > 0);
+                if (!survived) Console.WriteLine($"Not every other node took writes while {FailingNode} was down: the failover did not work.");
+            }
 
             Console.WriteLine("Writes stopped; waiting for every link to catch up ...");
             await CatchUp.WaitAsync(topology, TimeSpan.FromSeconds(120), ct);
@@ -132,7 +171,7 @@ internal static class DemoCommand
                 Console.WriteLine($"Run a worker: pgmm run --config {configPath} --node east");
                 Console.WriteLine($"Stop the servers: pg_ctl -D {root}/<node> stop  (as the user that owns {root})");
             }
-            return diff.AllMatch ? 0 : 1;
+            return diff.AllMatch && survived ? 0 : 1;
         }
         finally
         {
@@ -149,43 +188,34 @@ internal static class DemoCommand
         }
     }
 
+    /// <summary>
+    /// The writers stop after <paramref name="atLeast"/>, and with --fail-node not before the node is back: stopping a
+    /// server can take seconds, and the writes must go on while it is down.
+    /// </summary>
+    private static async Task StopWritingAsync(CancellationTokenSource writing, TimeSpan atLeast, Task over, CancellationToken ct)
+    {
+        try
+        {
+            await Task.WhenAll(Task.Delay(atLeast, ct), over);
+        }
+        finally
+        {
+            await writing.CancelAsync();
+        }
+    }
+
     /// <summary>One node's application: inserts, updates and deletes on keys only this node uses.</summary>
     private static async Task WriteAsync(NodeOptions node, int index, long[] counters, CancellationToken ct)
     {
         await using var conn = new NpgsqlConnection(node.ConnectionString);
         await conn.OpenAsync(CancellationToken.None);
-        var random = new Random(index);
-        long next = 0;
-        var idBase = (index + 1) * 1_000_000_000L;
+        var workload = new DemoWorkload(index);
         while (!ct.IsCancellationRequested)
         {
             await using var tx = await conn.BeginTransactionAsync(CancellationToken.None);
-            var id = idBase + next++;
-            await Exec(conn, "INSERT INTO public.accounts VALUES ($1, $2, $3::public.account_kind, $4, $5, now())",
-                id, $"owner {id}", random.Next(2) == 0 ? "personal" : "business", (decimal)random.Next(100_000) / 100, new[] { node.Name, "demo" });
-            if (next > 10)
-            {
-                var other = idBase + random.NextInt64(next);
-                await Exec(conn, "UPDATE public.accounts SET balance = balance + 1.25, updated_at = now() WHERE id = $1", other);
-                if (random.Next(10) == 0)
-                    await Exec(conn, "DELETE FROM public.accounts WHERE id = $1", idBase + random.NextInt64(next));
-            }
-            if (next % 5 == 0)
-                await Exec(conn, "UPDATE public.accounts SET balance = balance + 1, updated_at = now() WHERE id = 0");
-            var order = Guid.NewGuid();
-            for (var line = 1; line <= 3; line++)
-                await Exec(conn, "INSERT INTO public.\"Order Items\" VALUES ($1, $2, $3, $4, $5::jsonb)",
-                    order, line, $"SKU-{random.Next(1000)}", random.Next(1, 9), $"{{\"node\": \"{node.Name}\", \"line\": {line}}}");
-            await Exec(conn, "INSERT INTO public.audit_log (node, message) VALUES ($1, $2)", node.Name, $"account {id} opened");
+            await workload.WriteAsync(conn, node.Name);
             await tx.CommitAsync(CancellationToken.None);
             Interlocked.Increment(ref counters[index]);
         }
-    }
-
-    private static async Task Exec(NpgsqlConnection conn, string sql, params object[] args)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        await cmd.ExecuteNonQueryAsync(CancellationToken.None);
     }
 }

@@ -13,26 +13,31 @@ public static class RowSets
     /// Per table: row count and the md5 of every row as jsonb text (keys sorted, so column order on disk does not
     /// matter), sorted bytewise. The tables are those any node publishes for the mesh's cluster.
     /// </summary>
-    public static async Task AssertSameAsync(Mesh mesh)
+    public static Task AssertSameAsync(Mesh mesh) =>
+        AssertSameAsync([.. mesh.NodeNames.Select(n => (n, mesh.AdminConnectionString(n)))], mesh.Topology);
+
+    /// <summary>The same check on any nodes, given a superuser connection string each (the demo's kept servers, say).</summary>
+    public static async Task AssertSameAsync(IReadOnlyList<(string Node, string ConnectionString)> nodes, PgMultiMaster.Topology.ClusterTopology topology)
     {
         var tables = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var node in mesh.NodeNames)
+        foreach (var (_, connectionString) in nodes)
         {
-            await using var conn = await Mesh.OpenAsync(mesh.AdminConnectionString(node), default);
+            await using var conn = await Mesh.OpenAsync(connectionString, default);
             await using var cmd = new NpgsqlCommand(
                 "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = ANY($1)", conn);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { mesh.Topology.Publication, mesh.Topology.InsertOnlyPublication } });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
             await using var r = await cmd.ExecuteReaderAsync();
             while (await r.ReadAsync()) tables.Add(r.GetString(0));
         }
+        Assert.NotEmpty(tables);
 
         var differences = new List<string>();
         foreach (var table in tables)
         {
             var perNode = new List<(string Node, string Rows)>();
-            foreach (var node in mesh.NodeNames)
+            foreach (var (node, connectionString) in nodes)
             {
-                await using var conn = await Mesh.OpenAsync(mesh.AdminConnectionString(node), default);
+                await using var conn = await Mesh.OpenAsync(connectionString, default);
                 await using var cmd = new NpgsqlCommand(
                     $"""
                     SELECT count(*) || ' rows, md5 ' || md5(coalesce(string_agg(row, E'\n' ORDER BY row COLLATE "C"), ''))

@@ -127,10 +127,21 @@ public sealed class CommandLineTests
     [Fact]
     public void Demo_takes_its_flags_and_defaults()
     {
-        var r = Valid("demo", "--seconds", "1", "--port", "0", "--keep", "--dir", "/tmp/x").Result;
-        Assert.Equal((1, 0, true, "/tmp/x"), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir")));
+        var r = Valid("demo", "--seconds", "1", "--port", "0", "--keep", "--dir", "/tmp/x", "--fail-node").Result;
+        Assert.Equal((1, 0, true, "/tmp/x", true), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir"),
+            r.GetValue<bool>("--fail-node")));
         r = Valid("demo").Result;
-        Assert.Equal((10, 9478, false, (string?)null), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir")));
+        Assert.Equal((10, 9478, false, (string?)null, false), (r.GetValue<int>("--seconds"), r.GetValue<int>("--port"), r.GetValue<bool>("--keep"), r.GetValue<string>("--dir"),
+            r.GetValue<bool>("--fail-node")));
+    }
+
+    [Fact]
+    public async Task Demo_fail_node_refuses_a_run_too_short_to_stop_and_start_a_node_before_anything_starts()
+    {
+        var (code, _, error) = await Run("demo", "--fail-node", "--seconds", "5", "--dir", "/nonexistent/pgmm-never-created");
+        Assert.Equal(2, code);
+        Assert.Contains("pgmm demo: --fail-node needs --seconds 6 or more", error);
+        Assert.False(Directory.Exists("/nonexistent/pgmm-never-created"));
     }
 
     [Theory]
