@@ -103,6 +103,41 @@ public static class SettingsFile
     }
 
     /// <summary>
+    /// Appends node <paramref name="node"/> to <c>PgMultiMaster:Nodes</c>, on a line of its own indented like the one
+    /// before it. Nothing else changes. Null when the file has no such array (the nodes come from elsewhere) or already
+    /// lists the node.
+    /// </summary>
+    public static string? AddNode(string json, string node, string connectionString)
+    {
+        const string section = Configuration.PgMultiMasterOptions.SectionName;
+        var (bom, utf8) = Bytes(json);
+        var values = Values(utf8);
+        var nodes = values.FirstOrDefault(v => v.Kind == JsonTokenType.StartArray && Same(v.Path, $"{section}:Nodes"));
+        if (nodes is null || values.Any(v => v.Text == node && v.Path.EndsWith(":Name", StringComparison.OrdinalIgnoreCase)
+                                             && Parent(v.Path) is { } element && Parent(element) is { } list && Same(list, nodes.Path)))
+            return null;
+        var elements = values.Where(v => Parent(v.Path) is { } p && Same(p, nodes.Path)).ToList();
+        var entry = System.Text.Json.JsonSerializer.Serialize(new { Name = node, ConnectionString = connectionString });
+        entry = entry.Replace("{\"Name\":", "{ \"Name\": ", StringComparison.Ordinal).Replace(",\"ConnectionString\":", ", \"ConnectionString\": ", StringComparison.Ordinal)[..^1] + " }";
+        var text = Encoding.UTF8.GetString(utf8);
+        string edited;
+        if (elements.Count == 0)
+            edited = text[..CharOffset(utf8, nodes.Start + 1)] + " " + entry + " " + text[CharOffset(utf8, nodes.End - 1)..];
+        else
+        {
+            var last = elements[^1];
+            var lineStart = utf8[..last.Start].LastIndexOf((byte)'\n') + 1;
+            var indent = Encoding.UTF8.GetString(utf8[lineStart..last.Start]);
+            var separator = indent.Trim().Length == 0 ? ",\n" + indent : ", ";
+            var at = CharOffset(utf8, last.End);
+            edited = text[..at] + separator + entry + text[at..];
+        }
+        return bom + edited;
+    }
+
+    private static int CharOffset(ReadOnlySpan<byte> utf8, int byteOffset) => Encoding.UTF8.GetCharCount(utf8[..byteOffset]);
+
+    /// <summary>
     /// The bytes to cut to take one element out of its array with its comma. Followed by another element: up to that
     /// one (its comment on the same line goes with it). The last of several: the comma after the one before, and the
     /// element with the line it starts on (a comment after that comma belongs to the one before, and stays).
