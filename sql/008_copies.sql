@@ -1,4 +1,4 @@
--- PgMultiMaster catalog, version 7: copying a node's data to another (init --seed-from, node add).
+-- PgMultiMaster catalog, version 8: copying a node's data to another (init --seed-from, node add).
 --
 -- What each applied transaction moved its origin's progress to, written in the same transaction as the data. The
 -- origin's own progress (pg_replication_origin_status) is not transactional: it cannot say what a snapshot of this
