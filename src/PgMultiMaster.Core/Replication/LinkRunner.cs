@@ -34,7 +34,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
 
     private bool _rulesChecked;
-    private readonly HashSet<string> _clusterOrigins = topology.Options.Nodes.Select(n => topology.OriginName(n.Name)).ToHashSet();
+    private readonly IReadOnlySet<string> _clusterOrigins = topology.EchoOrigins;
     private DateTimeOffset _lastRetry;
     private readonly AbandonedSessions _abandoned = new(link.ToString(), logger);
 
@@ -285,7 +285,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         (target.ParkReason, target.Poisoned) = (_replay.ParkReason, _replay.Poisoned);
                         if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp - target.ClockOffset, ct).ConfigureAwait(false);
                         break;
-                    // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
+                    // Replayed by one of this cluster's links: its origin node sends it to every peer itself. Or written by
+                    // pgmm repair, which writes on every node that needs it.
                     // Changes that other replication brought into the source are the source's own, and go on.
                     case TransactionOrigin origin when _clusterOrigins.Contains(origin.OriginName):
                         skip = true;

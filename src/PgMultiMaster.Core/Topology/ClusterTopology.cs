@@ -24,6 +24,18 @@ public sealed class ClusterTopology(PgMultiMasterOptions options)
     /// <summary>The origin a target records for changes coming from <paramref name="source"/>.</summary>
     public string OriginName(string source) => $"{Options.Cluster}_{source}";
 
+    /// <summary>
+    /// The origin <c>pgmm repair</c> writes under, on the node it repairs. Node names start with a letter, so no node's
+    /// origin (<see cref="OriginName"/>) can be called that, and no running link holds it.
+    /// </summary>
+    public string RepairOriginName => $"{Options.Cluster}__repair";
+
+    /// <summary>
+    /// The origins whose transactions a link skips as echo: those its peers' links apply under (each node sends its own
+    /// writes to every peer itself), and repair's (which wrote on every node that needed it).
+    /// </summary>
+    public IReadOnlySet<string> EchoOrigins => Options.Nodes.Select(n => OriginName(n.Name)).Append(RepairOriginName).ToHashSet(StringComparer.Ordinal);
+
     public NodeOptions NodeNamed(string name) =>
         Options.Nodes.FirstOrDefault(n => n.Name == name)
         ?? throw new ArgumentException($"No node named '{name}' in {PgMultiMasterOptions.SectionName}:Nodes.", nameof(name));

@@ -36,7 +36,14 @@ internal static class PgmmCommandLine
             Verb("run", "Run the worker beside the node given by --node (Ctrl-C or SIGTERM stops it cleanly).",
                 (_, config, _) => RunCommand.RunAsync(config)),
             Verb("diff", "Compare every replicated table across the nodes (row counts and checksums); exit 1 when they differ.",
-                (_, config, ct) => DiffCommand.RunAsync(config, ct)),
+                (r, config, ct) => DiffCommand.RunAsync(config, r.GetValue<bool>("--rows"), r.GetValue<string>("--table"), ct),
+                Options.Flag("--rows", "List every key whose rows differ, and what each node has (ranges of the key hashed on every node)."),
+                Options.Text("--table", "TABLE", "Only this table (schema.table).")),
+            Verb("repair", "Make every other node match --from for the rows of --table that differ (see pgmm diff --rows).",
+                (r, config, ct) => RepairCommand.RunAsync(config, r.GetValue<string>("--table")!, r.GetValue<string>("--from")!, r.GetValue<bool>("--dry-run"), ct),
+                Required(Options.Text("--table", "TABLE", "The table to repair (schema.table).")),
+                Required(Options.Text("--from", "NODE", "The node whose rows are right: the others are made to match it.")),
+                Options.Flag("--dry-run", "Only print what would change; change nothing.")),
             Verb("status", "Every node's worker and links (state, lag, WAL retained, errors); exit 1 when a link is down, backing off " +
                            "or beyond Monitoring:MaxLag / MaxLagBytes.",
                 (r, config, ct) => StatusCommand.RunAsync(config, r.GetValue<bool>("--json"), ct),
@@ -160,6 +167,12 @@ internal static class PgmmCommandLine
             Options.On(), Id(), All("Retry"), Options.Flag("--wait", "Wait until the workers have applied them; exit 1 if one fails again.")));
         deadLetter.Add(Verb("discard", "Delete parked changes: --id N (with --on NODE) or --all.", Run("discard"), Options.On(), Id(), All("Discard")));
         return deadLetter;
+    }
+
+    private static Option<string> Required(Option<string> option)
+    {
+        option.Required = true;
+        return option;
     }
 
     private static Verb Help()
