@@ -12,6 +12,14 @@ public sealed class ClusterTopologyTests
     });
 
     [Fact]
+    public void Links_skip_the_origins_of_every_node_and_of_repair_as_echo_and_no_node_origin_can_be_repair_s()
+    {
+        Assert.Equal(["shop__repair", "shop_east", "shop_north", "shop_west"], Topology.EchoOrigins.Order(StringComparer.Ordinal));
+        // Node names start with a letter: "shop_" + a node name never makes "shop__repair".
+        Assert.DoesNotContain(Topology.Options.Nodes, n => Topology.OriginName(n.Name) == Topology.RepairOriginName);
+    }
+
+    [Fact]
     public void A_worker_runs_one_link_to_every_peer()
     {
         var links = Topology.LinksFrom("west");
