@@ -63,6 +63,8 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             }
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await ExecAsync(conn, "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.OriginName(peer.Name)).ConfigureAwait(false);
+            // pgmm repair's, if it ever ran here.
+            await ExecAsync(conn, "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, topology.RepairOriginName).ConfigureAwait(false);
             await ExecAsync(conn, """
                 DO $$ DECLARE t regclass; BEGIN
                   FOR t IN SELECT DISTINCT tgrelid::regclass FROM pg_trigger WHERE tgname IN ('pgmm_tombstone', 'pgmm_tombstone_key') LOOP
