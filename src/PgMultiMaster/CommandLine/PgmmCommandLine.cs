@@ -40,9 +40,10 @@ internal static class PgmmCommandLine
                 Options.Flag("--rows", "List every key whose rows differ, and what each node has (ranges of the key hashed on every node)."),
                 Options.Text("--table", "TABLE", "Only this table (schema.table).")),
             Verb("repair", "Make every other node match --from for the rows of --table that differ (see pgmm diff --rows).",
-                (r, config, ct) => RepairCommand.RunAsync(config, r.GetValue<string>("--table")!, r.GetValue<string>("--from")!, r.GetValue<bool>("--dry-run"), ct),
-                Required(Options.Text("--table", "TABLE", "The table to repair (schema.table).")),
-                Required(Options.Text("--from", "NODE", "The node whose rows are right: the others are made to match it.")),
+                (r, config, ct) => RepairCommand.RunAsync(config, r.GetValue<string>("--table"), r.GetValue<string>("--from"), r.GetValue<bool>("--dry-run"), ct),
+                // Checked by the verb, not marked required: a required option would refuse "pgmm repair --help".
+                Options.Text("--table", "TABLE", "The table to repair (schema.table); required."),
+                Options.Text("--from", "NODE", "The node whose rows are right: the others are made to match it; required."),
                 Options.Flag("--dry-run", "Only print what would change; change nothing.")),
             Verb("status", "Every node's worker and links (state, lag, WAL retained, errors); exit 1 when a link is down, backing off " +
                            "or beyond Monitoring:MaxLag / MaxLagBytes.",
@@ -167,12 +168,6 @@ internal static class PgmmCommandLine
             Options.On(), Id(), All("Retry"), Options.Flag("--wait", "Wait until the workers have applied them; exit 1 if one fails again.")));
         deadLetter.Add(Verb("discard", "Delete parked changes: --id N (with --on NODE) or --all.", Run("discard"), Options.On(), Id(), All("Discard")));
         return deadLetter;
-    }
-
-    private static Option<string> Required(Option<string> option)
-    {
-        option.Required = true;
-        return option;
     }
 
     private static Verb Help()

@@ -7,8 +7,10 @@ namespace PgMultiMaster.Cli.Commands;
 /// <summary><c>pgmm repair --table T --from NODE [--dry-run]</c>: the row diff of one table, then every other node made to match NODE.</summary>
 internal static class RepairCommand
 {
-    public static async Task<int> RunAsync(CliConfiguration configuration, string table, string from, bool dryRun, CancellationToken ct)
+    public static async Task<int> RunAsync(CliConfiguration configuration, string? table, string? from, bool dryRun, CancellationToken ct)
     {
+        if (table is null || from is null)
+            throw new CliException($"give {(table is null ? "--table TABLE" : "")}{(table is null && from is null ? " and " : "")}{(from is null ? "--from NODE" : "")}.");
         var topology = new ClusterTopology(configuration.LoadOptions(requireNode: false));
         if (topology.Options.Nodes.All(n => n.Name != from))
             throw new CliException($"--from {from}: no such node (one of {string.Join(", ", topology.Options.Nodes.Select(n => n.Name))}).");
