@@ -4,7 +4,7 @@
 -- the writes on), and records each change here in the same transaction: a row is in this table if and only if the
 -- change it describes committed. old_row is the row's text before (NULL for an insert), so a repair can be undone by
 -- hand.
-CREATE TABLE pgmm.repair_log (
+CREATE TABLE IF NOT EXISTS pgmm.repair_log (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     repaired_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     table_name  text NOT NULL,
