@@ -103,6 +103,37 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
     }
 
     [Fact]
+    public async Task A_least_privilege_role_finds_and_repairs_rows_that_differ_with_triggers_and_foreign_keys_quiet()
+    {
+        await using var prod = await ProductionMesh.CreateAsync(servers, output, Schema + """
+            CREATE TABLE public.audit (n int);
+            CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.audit VALUES (1); RETURN NULL; END $$;
+            CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON public.orders FOR EACH ROW EXECUTE FUNCTION public.audit();
+            """, configure: o => o.Tables = ["public.accounts", "public.orders"]);
+        var mesh = prod.Mesh;
+        var (code, text) = await prod.PgmmAsync("init");
+        Assert.True(code == 0, text);
+        // Differences made behind pgmm's back (no worker runs): an order only east has, one whose note differs on
+        // west, and one only north has. West lacks the account of order 1: repair inserts it there all the same, as the
+        // apply would, with no foreign-key check and no user trigger firing.
+        await mesh.AdminExecAsync("east", "INSERT INTO orders VALUES (1, 1000001, 'a'), (2, 1000002, 'b')");
+        await mesh.AdminExecAsync("west", "INSERT INTO orders VALUES (2, 1000002, 'B')");
+        await mesh.AdminExecAsync("north", "INSERT INTO orders VALUES (2, 1000002, 'b'), (3, 1000003, 'c')");
+        await mesh.AdminExecAsync("west", "DELETE FROM accounts WHERE id = 1000001");
+
+        (code, text) = await prod.PgmmAsync("repair", "--table", "public.orders", "--from", "east");
+        output.WriteLine(text);
+        Assert.True(code == 0, text);
+        Assert.Contains("made 4 changes (2 inserts, 1 update, 1 delete)", text);
+        // Only the setup's own inserts fired the trigger.
+        Assert.Equal(1L, await mesh.AdminScalarAsync<long>("west", "SELECT count(*) FROM audit"));
+        Assert.Equal(2L, await mesh.AdminScalarAsync<long>("north", "SELECT count(*) FROM audit"));
+        Assert.Equal(["1 | 1000001 | a", "2 | 1000002 | b"], await mesh.RowsAsync("west", "SELECT * FROM orders ORDER BY id"));
+        (code, text) = await prod.PgmmAsync("diff", "--rows", "--table", "public.orders");
+        Assert.True(code == 0, text);
+    }
+
+    [Fact]
     public async Task Init_upgrades_an_older_install_so_that_application_roles_can_delete_again()
     {
         await using var prod = await ProductionMesh.CreateAsync(servers, output, """

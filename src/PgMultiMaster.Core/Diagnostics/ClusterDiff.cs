@@ -14,21 +14,13 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
 
     public bool AllMatch => Tables.All(t => t.Matches);
 
-    public static async Task<ClusterDiff> ComputeAsync(ClusterTopology topology, CancellationToken ct)
+    /// <param name="only">Only this table (schema.table), or every replicated table when null.</param>
+    public static async Task<ClusterDiff> ComputeAsync(ClusterTopology topology, CancellationToken ct, string? only = null)
     {
         var nodes = topology.Options.Nodes;
-        var tables = new SortedSet<(string, string)>();
+        var tables = (await ReplicatedTablesAsync(topology, ct).ConfigureAwait(false))
+            .Where(t => only is null || $"{t.Schema}.{t.Table}" == only).ToList();
         var sums = new Dictionary<(string Node, string Schema, string Table), TableChecksum>();
-        foreach (var node in nodes)
-        {
-            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
-            await using (var cmd = new NpgsqlCommand("SELECT schemaname::text, tablename::text FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
-            {
-                cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
-                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-                while (await r.ReadAsync(ct).ConfigureAwait(false)) tables.Add((r.GetString(0), r.GetString(1)));
-            }
-        }
         foreach (var node in nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
@@ -41,6 +33,21 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         var rows = tables.Select(t => new TableRow($"{t.Item1}.{t.Item2}",
             nodes.Select(n => sums.GetValueOrDefault((n.Name, t.Item1, t.Item2))).ToList())).ToList();
         return new ClusterDiff(nodes.Select(n => n.Name).ToList(), rows);
+    }
+
+    /// <summary>Every table published on any node (a table missing on some node shows as a difference there), sorted.</summary>
+    public static async Task<IReadOnlyList<(string Schema, string Table)>> ReplicatedTablesAsync(ClusterTopology topology, CancellationToken ct)
+    {
+        var tables = new SortedSet<(string, string)>();
+        foreach (var node in topology.Options.Nodes)
+        {
+            await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand("SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables WHERE pubname = ANY($1)", conn);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) tables.Add((r.GetString(0), r.GetString(1)));
+        }
+        return tables.ToList();
     }
 
     /// <summary>A fixed-width table: one row per table, one column per node (rows / first 8 hex digits of the hash).</summary>

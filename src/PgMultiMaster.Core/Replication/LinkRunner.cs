@@ -284,7 +284,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                         (target.ParkReason, target.Poisoned) = (_replay.ParkReason, _replay.Poisoned);
                         if (!skip) await HoldForClockSkewAsync(begin.CommitTimestamp - target.ClockOffset, ct).ConfigureAwait(false);
                         break;
-                    // Replayed by one of this cluster's links: its origin node sends it to every peer itself.
+                    // Replayed by one of this cluster's links: its origin node sends it to every peer itself. Or written by
+                    // pgmm repair, which writes on every node that needs it.
                     // Changes that other replication brought into the source are the source's own, and go on.
                     case TransactionOrigin origin when topology.IsClusterOrigin(origin.OriginName):
                         skip = true;

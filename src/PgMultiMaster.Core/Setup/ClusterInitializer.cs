@@ -71,6 +71,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
                 await ServerObjects.DropSlotAsync(conn, link.SlotName, recorded, ct).ConfigureAwait(false);
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await ServerObjects.DropOriginAsync(conn, topology.OriginName(peer.Name), ct).ConfigureAwait(false);
+            await ServerObjects.DropOriginAsync(conn, topology.RepairOriginName, ct).ConfigureAwait(false); // pgmm repair's, if it ever ran here
             await ServerObjects.DropNodeObjectsAsync(conn, topology, ct).ConfigureAwait(false);
             Log.Setup(logger, $"node '{node.Name}': removed the slots, origins and publications of cluster '{topology.Options.Cluster}'");
         }

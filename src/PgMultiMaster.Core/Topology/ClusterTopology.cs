@@ -25,14 +25,21 @@ public sealed class ClusterTopology(PgMultiMasterOptions options)
     public string OriginName(string source) => $"{Options.Cluster}_{source}";
 
     /// <summary>The origin a copy into a node commits under (<c>init --seed-from</c>, <c>node add</c>): worker <paramref name="job"/>'s.</summary>
-    public string CopyOriginName(int job) => $"{Options.Cluster}_copy{job}";
+    public string CopyOriginName(int job) => $"{Options.Cluster}__copy{job}";
 
     /// <summary>
     /// Whether a transaction committed under <paramref name="origin"/> was written by this cluster (a link's apply, a
     /// copy, a repair) rather than by the application or by other replication. By prefix, not by the configured
     /// nodes: a worker started before a node joined must still recognize the new node's changes (docs/adr/0005).
+    /// Node names start with a letter: pgmm's own origins, <c>{cluster}__copyN</c> and <c>{cluster}__repair</c>, are no node's.
     /// </summary>
     public bool IsClusterOrigin(string origin) => origin.StartsWith(Options.Cluster + "_", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The origin <c>pgmm repair</c> writes under, on the node it repairs. Node names start with a letter, so no node's
+    /// origin (<see cref="OriginName"/>) can be called that, and no running link holds it.
+    /// </summary>
+    public string RepairOriginName => $"{Options.Cluster}__repair";
 
     public NodeOptions NodeNamed(string name) =>
         Options.Nodes.FirstOrDefault(n => n.Name == name)

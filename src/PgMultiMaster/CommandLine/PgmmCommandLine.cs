@@ -43,7 +43,15 @@ internal static class PgmmCommandLine
             Verb("run", "Run the worker beside the node given by --node (Ctrl-C or SIGTERM stops it cleanly).",
                 (_, config, _) => RunCommand.RunAsync(config)),
             Verb("diff", "Compare every replicated table across the nodes (row counts and checksums); exit 1 when they differ.",
-                (_, config, ct) => DiffCommand.RunAsync(config, ct)),
+                (r, config, ct) => DiffCommand.RunAsync(config, r.GetValue<bool>("--rows"), r.GetValue<string>("--table"), ct),
+                Options.Flag("--rows", "List every key whose rows differ, and what each node has (ranges of the key hashed on every node)."),
+                Options.Text("--table", "TABLE", "Only this table (schema.table).")),
+            Verb("repair", "Make every other node match --from for the rows of --table that differ (see pgmm diff --rows).",
+                (r, config, ct) => RepairCommand.RunAsync(config, r.GetValue<string>("--table"), r.GetValue<string>("--from"), r.GetValue<bool>("--dry-run"), ct),
+                // Checked by the verb, not marked required: a required option would refuse "pgmm repair --help".
+                Options.Text("--table", "TABLE", "The table to repair (schema.table); required."),
+                Options.Text("--from", "NODE", "The node whose rows are right: the others are made to match it; required."),
+                Options.Flag("--dry-run", "Only print what would change; change nothing.")),
             Verb("status", "Every node's worker and links (state, lag, WAL retained, errors); exit 1 when a link is down, backing off " +
                            "or beyond Monitoring:MaxLag / MaxLagBytes / MaxWalRetainedBytes.",
                 (r, config, ct) => StatusCommand.RunAsync(config, r.GetValue<bool>("--json"), ct),

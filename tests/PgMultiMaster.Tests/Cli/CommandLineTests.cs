@@ -32,6 +32,7 @@ public sealed class CommandLineTests
     [InlineData("uninstall")]
     [InlineData("demo")]
     [InlineData("run")]
+    [InlineData("repair")]
     public void Each_verb_parses_alone(string verb) => Assert.Equal(verb, Valid(verb).Verb!.Name);
 
     [Fact]
@@ -61,6 +62,28 @@ public sealed class CommandLineTests
         Assert.Equal(0, code);
         Assert.Contains("pgmm node remove <NAME> [options]", output);
         Assert.Contains("--write-config", output);
+    }
+
+    [Fact]
+    public void Diff_takes_rows_and_a_table_and_repair_its_table_source_and_dry_run()
+    {
+        var diff = Valid("diff", "--rows", "--table", "public.t").Result;
+        Assert.True(diff.GetValue<bool>("--rows"));
+        Assert.Equal("public.t", diff.GetValue<string>("--table"));
+        var repair = Valid("repair", "--table", "public.t", "--from", "east", "--dry-run").Result;
+        Assert.Equal(("public.t", "east", true), (repair.GetValue<string>("--table"), repair.GetValue<string>("--from"), repair.GetValue<bool>("--dry-run")));
+        Assert.Equal(["unknown option '--form'; did you mean '--from'?"], Parse("repair", "--table", "t", "--form", "east").Errors);
+    }
+
+    [Fact]
+    public async Task Repair_without_its_table_or_source_is_a_usage_error_but_its_help_shows()
+    {
+        var (code, _, error) = await Run("repair", "--table", "t", "--config", "/nonexistent/pgmm.json");
+        Assert.Equal(2, code);
+        Assert.Contains("pgmm repair: give --from NODE.", error);
+        (code, var output, _) = await Run("repair", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("--dry-run", output);
     }
 
     [Fact]
