@@ -31,9 +31,10 @@ internal static class ChangeStatements
     {
         var lsn = p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString());
         var ts = p.Add(SqlParams.Timestamp(commit.CommitTimestamp));
+        // Both calls in FROM: each runs once, whatever the other returns (a void result is not NULL, and AND stops at false).
         return $"CASE WHEN {applied} AND {NotHalted} " +
-               $"THEN pg_catalog.pg_replication_origin_xact_setup({lsn}::pg_lsn, {ts}::timestamptz) IS NULL " +
-               $"AND pgmm.note_applied({p.Add(commit.Origin)}, {lsn}::pg_lsn, {ts}::timestamptz) IS NOT FALSE ELSE {Stop} END";
+               $"THEN (SELECT true FROM pg_catalog.pg_replication_origin_xact_setup({lsn}::pg_lsn, {ts}::timestamptz) x, " +
+               $"pgmm.note_applied({p.Add(commit.Origin)}, {lsn}::pg_lsn, {ts}::timestamptz) n) ELSE {Stop} END";
     }
 
     /// <summary>

@@ -72,6 +72,9 @@ public sealed class NodeJoin(ClusterTopology cluster, NodeOptions joining, strin
         var since = applied.Values.Where(a => a.At is not null).Select(a => a.At!.Value).Append(started).Min() - ClockMargin;
         var recent = new SnapshotCopy.Recent(since.ToString("yyyy-MM-dd HH:mm:ss.ffffff+00", System.Globalization.CultureInfo.InvariantCulture),
             applied.Where(a => a.Key != Joined.OriginName(joining.Name)).ToDictionary(a => a.Key, a => (a.Value.Lsn, a.Value.AtText)));
+        Log.Setup(logger, $"node '{from}': snapshot at {new NpgsqlTypes.NpgsqlLogSequenceNumber(snapshot.ConsistentPoint)}; it holds " +
+                          string.Join(", ", recent.Applied.Select(a => $"{a.Key} up to {new NpgsqlTypes.NpgsqlLogSequenceNumber(a.Value.Lsn)} ({a.Value.CommittedAt})")) +
+                          $"; rows committed since {recent.Since} are copied with their commit time and origin");
         var copy = await new SnapshotCopy(Joined, source, joining, settings, time).RunAsync(snapshot, tables, recent, ct).ConfigureAwait(false);
 
         await initializer.CreateSlotsAsync(ct).ConfigureAwait(false);

@@ -118,41 +118,62 @@ public sealed class SnapshotCopy(ClusterTopology topology, NodeOptions source, N
 
     /// <summary>
     /// Rows (and tombstones) written since <see cref="Recent.Since"/>: one target transaction per source transaction,
-    /// committed under the origin of the node that wrote it, with its commit timestamp.
+    /// committed under the origin of the node that wrote it, with its commit timestamp. The rows first go, with their
+    /// commit time and origin, into staging tables on the target (one pass over each source table); the transactions
+    /// are then replayed from there, many to a round trip.
     /// </summary>
     private async Task RecentAsync(NpgsqlConnection from, IReadOnlyList<Table> tables, Recent recent, ulong consistentPoint,
         CopyProgress progress, CancellationToken ct)
     {
         var origins = await OriginsAsync(from, ct).ConfigureAwait(false);
-        var groups = new SortedDictionary<(string Origin, string At, int Roident), List<Table>>();
-        foreach (var table in tables)
+        await using var stager = await ConnectionStrings.OpenAdminAsync(target.ConnectionString, "pgmm copy", ct).ConfigureAwait(false);
+        var staged = new List<(Table Table, string Stage)>();
+        try
         {
-            var found = await from.QueryAsync<(string At, int Roident)>(new CommandDefinition(
-                $"SELECT DISTINCT o.\"timestamp\"::text, o.roident::int FROM {table.Quoted} t, pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) o " +
-                "WHERE o.\"timestamp\" >= @since::timestamptz", new { since = recent.Since }, cancellationToken: ct)).ConfigureAwait(false);
-            foreach (var (at, roident) in found)
+            var groups = new SortedDictionary<(string Origin, string At, long Roident), List<(Table Table, string Stage)>>();
+            foreach (var table in tables)
             {
-                var key = (origins.GetValueOrDefault(roident, topology.OriginName(source.Name)), at, roident);
-                if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
-                list.Add(table);
+                var stage = $"pgmm.copy_stage_{staged.Count}";
+                await ExecAsync(stager, $"DROP TABLE IF EXISTS {stage}; CREATE UNLOGGED TABLE {stage} AS " +
+                                        $"SELECT NULL::timestamptz AS pgmm_at, NULL::oid AS pgmm_roident, {table.Columns} FROM {table.Quoted} WHERE false", ct).ConfigureAwait(false);
+                staged.Add((table, stage));
+                var query = $"SELECT o.\"timestamp\", o.roident, {table.Columns} FROM {table.Quoted} t, pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) o " +
+                            $"WHERE o.\"timestamp\" >= {Quote.Literal(recent.Since)}::timestamptz";
+                await TablePipe.CopyAsync(from, stager, query, stage, "pgmm_at, pgmm_roident, " + table.Columns, table.Binary, progress, ct).ConfigureAwait(false);
+                await ExecAsync(stager, $"CREATE INDEX ON {stage} (pgmm_at, pgmm_roident)", ct).ConfigureAwait(false);
+                foreach (var (at, roident) in await stager.QueryAsync<(string, long)>(new CommandDefinition(
+                             $"SELECT DISTINCT pgmm_at::text, pgmm_roident::bigint FROM {stage}", cancellationToken: ct)).ConfigureAwait(false))
+                {
+                    var key = (origins.GetValueOrDefault((int)roident, topology.OriginName(source.Name)), at, roident);
+                    if (!groups.TryGetValue(key, out var list)) groups[key] = list = [];
+                    list.Add((table, stage));
+                }
+            }
+            foreach (var byOrigin in groups.GroupBy(g => g.Key.Origin))
+            {
+                var lsn = Lsn(byOrigin.Key == topology.OriginName(source.Name) ? consistentPoint : recent.Applied.GetValueOrDefault(byOrigin.Key).Lsn);
+                await using var to = await OpenTargetAsync(byOrigin.Key, create: false, ct).ConfigureAwait(false);
+                foreach (var chunk in byOrigin.Chunk(100))
+                {
+                    await using var batch = new NpgsqlBatch(to);
+                    foreach (var ((_, at, roident), inGroup) in chunk)
+                    {
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand("BEGIN"));
+                        foreach (var (table, stage) in inGroup)
+                            batch.BatchCommands.Add(new NpgsqlBatchCommand(
+                                $"INSERT INTO {table.Quoted} ({table.Columns}) SELECT {table.Columns} FROM {stage} WHERE pgmm_at = $1::timestamptz AND pgmm_roident = $2::oid")
+                                { Parameters = { new() { Value = at }, new() { Value = roident.ToString(System.Globalization.CultureInfo.InvariantCulture) } } });
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand("SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)")
+                            { Parameters = { new() { Value = lsn }, new() { Value = at } } });
+                        batch.BatchCommands.Add(new NpgsqlBatchCommand("COMMIT"));
+                    }
+                    await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                }
             }
         }
-        foreach (var byOrigin in groups.GroupBy(g => g.Key.Origin))
+        finally
         {
-            var lsn = byOrigin.Key == topology.OriginName(source.Name) ? consistentPoint : recent.Applied.GetValueOrDefault(byOrigin.Key).Lsn;
-            await using var to = await OpenTargetAsync(byOrigin.Key, create: false, ct).ConfigureAwait(false);
-            foreach (var ((_, at, roident), inGroup) in byOrigin)
-            {
-                await ExecAsync(to, "BEGIN", ct).ConfigureAwait(false);
-                foreach (var table in inGroup)
-                {
-                    var query = $"SELECT {table.Columns} FROM {table.Quoted} t, pg_catalog.pg_xact_commit_timestamp_origin(t.xmin) o " +
-                                $"WHERE o.\"timestamp\" = {Quote.Literal(at)}::timestamptz AND o.roident = {roident}";
-                    await TablePipe.CopyAsync(from, to, query, table.Quoted, table.Columns, table.Binary, progress, ct).ConfigureAwait(false);
-                }
-                await ExecAsync(to, "SELECT pg_catalog.pg_replication_origin_xact_setup($1::pg_lsn, $2::timestamptz)", ct, Lsn(lsn), at).ConfigureAwait(false);
-                await ExecAsync(to, "COMMIT", ct).ConfigureAwait(false);
-            }
+            foreach (var (_, stage) in staged) await ExecAsync(stager, $"DROP TABLE IF EXISTS {stage}", CancellationToken.None).ConfigureAwait(false);
         }
     }
 

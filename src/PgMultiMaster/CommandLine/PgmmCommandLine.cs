@@ -185,7 +185,20 @@ internal static class PgmmCommandLine
     /// </summary>
     private static Verb Node()
     {
-        var node = new Verb("node", "Change the cluster's membership: remove a node (its slots and origins on every other node).");
+        var node = new Verb("node", "Change the cluster's membership: add a node while every node writes, or remove one (its slots and origins on every other node).");
+        var add = Verb("add", "Add a node that holds the schema only: slots toward it on every node, a consistent copy of --from's tables, then its own slots; " +
+                              "print (or --write-config) the configuration with it. Then start its worker and restart the others.",
+            (r, config, ct) => NodeAddCommand.RunAsync(config, new NodeAddCommand.Settings(r.GetValue<string>("NAME")!, r.GetValue<string>("--from") ?? "",
+                r.GetValue<string>("--connection-string"), r.GetValue<bool>("--write-config"), r.GetValue<int>("--copy-jobs"), r.GetValue<string>("--non-empty")!,
+                r.GetValue<int>("--timeout")), ct),
+            Options.Text("--from", "NODE", "The node whose data the new node receives (required)."),
+            Options.Text("--connection-string", "CS", "How pgmm reaches the new node (unless PgMultiMaster:Nodes lists it already)."),
+            Options.Flag("--write-config", "Add the node to the configuration file (other keys and comments stay)."),
+            Options.Number("--copy-jobs", "N", "Tables copied at the same time.", 4, 1, 64),
+            Options.Choice("--non-empty", "refuse|truncate", "A table of the new node that already holds rows: refuse (the default) or truncate it.", "refuse", "refuse", "truncate"),
+            Options.Number("--timeout", "SECONDS", "How long to wait for --from to have applied what each other node wrote before the join.", 300, 1, int.MaxValue));
+        add.Add(new Argument<string>("NAME") { Description = "The new node's name." });
+        node.Add(add);
         var name = new Argument<string>("NAME") { Description = "The node to remove, as PgMultiMaster:Nodes names it." };
         var remove = Verb("remove", "Remove a node: wait until what it wrote is applied everywhere, then drop its slots and origins on every node " +
                                     "and print (or --write-config) the configuration without it. Restart the other workers afterwards.",

@@ -17,9 +17,15 @@ internal static class ConfigFile
         var path = PathOf(configuration);
         var edited = edit(await File.ReadAllTextAsync(path, ct));
         if (edited.Removed.Count == 0) return edited;
-        var written = $"{path}.{Guid.NewGuid():N}.tmp";
-        await File.WriteAllTextAsync(written, edited.Text, ct);
-        File.Move(written, path, overwrite: true);
+        await WriteAsync(path, edited.Text, ct);
         return edited;
+    }
+
+    /// <summary>Replaces the file whole, by a rename.</summary>
+    public static async Task WriteAsync(string path, string text, CancellationToken ct)
+    {
+        var written = $"{path}.{Guid.NewGuid():N}.tmp";
+        await File.WriteAllTextAsync(written, text, ct);
+        File.Move(written, path, overwrite: true);
     }
 }

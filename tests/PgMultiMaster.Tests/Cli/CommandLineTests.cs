@@ -48,7 +48,7 @@ public sealed class CommandLineTests
     }
 
     [Theory]
-    [InlineData(new[] { "node" }, "give an action (remove).")]
+    [InlineData(new[] { "node" }, "give an action (add, remove).")]
     [InlineData(new[] { "node", "remove" }, "give NAME.")]
     [InlineData(new[] { "node", "remvoe", "north" }, "unknown action 'remvoe'; did you mean 'remove'?")]
     [InlineData(new[] { "node", "remove", "north", "--forse" }, "unknown option '--forse'; did you mean '--force'?")]
