@@ -38,8 +38,10 @@ public sealed class CopyProgress(string what, long estimatedRows, long estimated
         var seconds = Math.Max(Elapsed.TotalSeconds, 0.001);
         var (rows, bytes) = (Rows, Bytes);
         var rate = rows / seconds;
+        // Not nested in the text below: an interpolated string inside another is formatted in the current culture.
+        var estimate = estimatedRows > 0 ? string.Create(CultureInfo.InvariantCulture, $" of ~{Math.Max(estimatedRows, rows):N0}") : "";
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"{what}: {TablesDone}/{tables} tables, {rows:N0}{(estimatedRows > 0 ? $" of ~{Math.Max(estimatedRows, rows):N0}" : "")} rows, " +
+            $"{what}: {TablesDone}/{tables} tables, {rows:N0}{estimate} rows, " +
             $"{Megabytes(bytes)}, {rate:N0} rows/s, {Megabytes((long)(bytes / seconds))}/s");
         return Finished ? text : text + Eta(rows, bytes, seconds);
     }
