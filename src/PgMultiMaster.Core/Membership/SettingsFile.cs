@@ -122,17 +122,46 @@ public static class SettingsFile
         var text = Encoding.UTF8.GetString(utf8);
         string edited;
         if (elements.Count == 0)
-            edited = text[..CharOffset(utf8, nodes.Start + 1)] + " " + entry + " " + text[CharOffset(utf8, nodes.End - 1)..];
+        {
+            // Whatever the brackets held (a comment, line breaks) stays, after the node.
+            var at = CharOffset(utf8, nodes.Start + 1);
+            edited = text[..at] + " " + entry + (utf8[nodes.Start + 1] == ']' ? " " : "") + text[at..];
+        }
         else
         {
             var last = elements[^1];
             var lineStart = utf8[..last.Start].LastIndexOf((byte)'\n') + 1;
             var indent = Encoding.UTF8.GetString(utf8[lineStart..last.Start]);
-            var separator = indent.Trim().Length == 0 ? ",\n" + indent : ", ";
             var at = CharOffset(utf8, last.End);
-            edited = text[..at] + separator + entry + text[at..];
+            if (indent.Trim().Length != 0)
+                edited = text[..at] + ", " + entry + text[at..];
+            else
+            {
+                var newline = lineStart >= 2 && utf8[lineStart - 2] == '\r' ? "\r\n" : "\n";
+                // A comment on the last node's line is that node's (RemoveNode takes it with it): the new one goes after it.
+                if (CommentOnLineAfter(utf8, last.End) is var (comma, lineEnd))
+                {
+                    var end = CharOffset(utf8, lineEnd);
+                    edited = text[..at] + (comma ? "" : ",") + text[at..end] + newline + indent + entry + text[end..];
+                }
+                else edited = text[..at] + "," + newline + indent + entry + text[at..];
+            }
         }
         return bom + edited;
+    }
+
+    /// <summary>
+    /// When a value is followed on its line (after blanks and maybe a comma) by a <c>//</c> comment: whether there was
+    /// a comma, and the byte offset where the line ends (before its line break).
+    /// </summary>
+    private static (bool Comma, int LineEnd)? CommentOnLineAfter(ReadOnlySpan<byte> utf8, int at)
+    {
+        var comma = false;
+        while (at < utf8.Length && (utf8[at] is (byte)' ' or (byte)'\t' || (!comma && utf8[at] == ','))) comma |= utf8[at++] == ',';
+        if (!utf8[at..].StartsWith("//"u8)) return null;
+        var end = utf8[at..].IndexOf((byte)'\n') is var nl and >= 0 ? at + nl : utf8.Length;
+        if (end > at && utf8[end - 1] == '\r') end--;
+        return (comma, end);
     }
 
     private static int CharOffset(ReadOnlySpan<byte> utf8, int byteOffset) => Encoding.UTF8.GetCharCount(utf8[..byteOffset]);
