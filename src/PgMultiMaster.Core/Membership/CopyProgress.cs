@@ -32,7 +32,7 @@ public sealed class CopyProgress(string what, long estimatedRows, long estimated
 
     public void TableDone() => Interlocked.Increment(ref _tablesDone);
 
-    /// <summary>For example <c>east -> west: 420,000 of ~1,000,000 rows, 38.2 MB, 95,000 rows/s, 8.6 MB/s, ETA 6 s</c>.</summary>
+    /// <summary>For example <c>east -> west: 420,000 of ~1,000,000 rows, 38.2 MB, 95,000 rows/s, 8.6 MB/s, ETA 0:00:06</c>.</summary>
     public string Describe(int tables)
     {
         var seconds = Math.Max(Elapsed.TotalSeconds, 0.001);

@@ -117,7 +117,9 @@ public static class SettingsFile
                                              && Parent(v.Path) is { } element && Parent(element) is { } list && Same(list, nodes.Path)))
             return null;
         var elements = values.Where(v => Parent(v.Path) is { } p && Same(p, nodes.Path)).ToList();
-        var entry = System.Text.Json.JsonSerializer.Serialize(new { Name = node, ConnectionString = connectionString });
+        // Readable in a file people edit: only what JSON requires is escaped.
+        var entry = System.Text.Json.JsonSerializer.Serialize(new { Name = node, ConnectionString = connectionString },
+            new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         entry = entry.Replace("{\"Name\":", "{ \"Name\": ", StringComparison.Ordinal).Replace(",\"ConnectionString\":", ", \"ConnectionString\": ", StringComparison.Ordinal)[..^1] + " }";
         var text = Encoding.UTF8.GetString(utf8);
         string edited;

@@ -43,7 +43,7 @@ internal static class TablePipe
             catch
             {
                 // Not completed: the target must not commit half a table.
-                await to.CancelAsync().ConfigureAwait(false);
+                await CancelAsync(to.CancelAsync).ConfigureAwait(false);
                 throw;
             }
         }
@@ -64,10 +64,18 @@ internal static class TablePipe
             }
             catch
             {
-                await ((NpgsqlCopyTextWriter)to).CancelAsync().ConfigureAwait(false);
+                await CancelAsync(((NpgsqlCopyTextWriter)to).CancelAsync).ConfigureAwait(false);
                 throw;
             }
         }
         return (rows, bytes);
+    }
+
+    // The error that stopped the copy is the one to report: a COPY that its connection already ended (a cancelled
+    // command, a broken connection) cannot be cancelled again, and its transaction is rolled back anyway.
+    private static async Task CancelAsync(Func<Task> cancel)
+    {
+        try { await cancel().ConfigureAwait(false); }
+        catch (Exception e) when (e is ObjectDisposedException or NpgsqlException or InvalidOperationException or IOException) { /* see above */ }
     }
 }
