@@ -9,13 +9,7 @@ CREATE TABLE pgmm.applied_progress (
     lsn          pg_lsn NOT NULL DEFAULT '0/0',   -- end LSN on the source of the last transaction applied from it
     committed_at timestamptz                      -- the source's commit timestamp of that transaction
 );
-
--- Called by the apply session as its transaction's progress is set, so it commits with the data.
-CREATE FUNCTION pgmm.note_applied(origin_name text, end_lsn pg_lsn, committed timestamptz) RETURNS boolean
-LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
-    UPDATE pgmm.applied_progress SET lsn = end_lsn, committed_at = committed WHERE origin = origin_name RETURNING true
-$$;
-REVOKE ALL ON FUNCTION pgmm.note_applied(text, pg_lsn, timestamptz) FROM PUBLIC;
+-- Written by every applied commit (ChangeStatements.CommitCheck), as a CTE of its last statement.
 
 -- Tables copied into this node from another, each row committed with the table's copy: an interrupted copy is
 -- told from the application's data, and started again cleanly.

@@ -23,18 +23,23 @@ internal static class ChangeStatements
     /// <summary>
     /// The end of a transaction, just before its COMMIT: records the origin's progress (with the source's commit
     /// timestamp), or raises PM001 when the transaction met a conflict, so the COMMIT after it does not happen.
-    /// The progress is also written to <c>pgmm.applied_progress</c>, which a snapshot of this node can read (ADR 0017).
+    /// The progress is also written to <c>pgmm.applied_progress</c>, which a snapshot of this node can read (ADR 0017):
+    /// <paramref name="Origin"/> names its row.
     /// </summary>
     public readonly record struct CommitCheck(ulong EndLsn, DateTime CommitTimestamp, string Origin);
 
-    private static string CommitOrStop(CommitCheck commit, SqlParams p, string applied)
+    /// <summary>
+    /// The two parts of a transaction's end: a CTE that writes the progress row (a data-modifying CTE runs once whatever
+    /// the statement returns, and rolls back with the transaction), and the expression that sets the origin's progress
+    /// or stops.
+    /// </summary>
+    private static (string Cte, string Select) CommitOrStop(CommitCheck commit, SqlParams p, string applied)
     {
         var lsn = p.Add(new NpgsqlTypes.NpgsqlLogSequenceNumber(commit.EndLsn).ToString());
         var ts = p.Add(SqlParams.Timestamp(commit.CommitTimestamp));
-        // Both calls in FROM: each runs once, whatever the other returns (a void result is not NULL, and AND stops at false).
-        return $"CASE WHEN {applied} AND {NotHalted} " +
-               $"THEN (SELECT true FROM pg_catalog.pg_replication_origin_xact_setup({lsn}::pg_lsn, {ts}::timestamptz) x, " +
-               $"pgmm.note_applied({p.Add(commit.Origin)}, {lsn}::pg_lsn, {ts}::timestamptz) n) ELSE {Stop} END";
+        return ($"pgmm_progress AS (UPDATE pgmm.applied_progress SET lsn = {lsn}::pg_lsn, committed_at = {ts}::timestamptz WHERE origin = {p.Add(commit.Origin)})",
+            $"CASE WHEN {applied} AND {NotHalted} " +
+            $"THEN (SELECT true FROM pg_catalog.pg_replication_origin_xact_setup({lsn}::pg_lsn, {ts}::timestamptz)) ELSE {Stop} END");
     }
 
     /// <summary>
@@ -50,7 +55,8 @@ internal static class ChangeStatements
     public static NpgsqlBatchCommand Commit(CommitCheck commit)
     {
         var p = new SqlParams();
-        return p.Command("SELECT " + CommitOrStop(commit, p, "true"));
+        var (cte, select) = CommitOrStop(commit, p, "true");
+        return p.Command($"WITH {cte} SELECT {select}");
     }
 
     /// <summary>
@@ -85,7 +91,11 @@ internal static class ChangeStatements
                    .Append(" AND ").Append(NoConflict(t, c, ctx, p)).Append(" RETURNING 1)");
                 break;
         }
-        if (commit is { } end) sql.Append(" SELECT ").Append(CommitOrStop(end, p, "EXISTS (SELECT 1 FROM w)"));
+        if (commit is { } end)
+        {
+            var (cte, select) = CommitOrStop(end, p, "EXISTS (SELECT 1 FROM w)");
+            sql.Append(", ").Append(cte).Append(" SELECT ").Append(select);
+        }
         else sql.Append(Report);
         return p.Command(sql.ToString());
     }
