@@ -87,6 +87,33 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public async Task Node_add_names_a_missing_connection_string_and_an_unknown_source_before_touching_any_server()
+    {
+        var config = Path.Combine(Path.GetTempPath(), $"pgmm-node-add-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(config, """
+            { "PgMultiMaster": { "Cluster": "shop", "Tables": [ "public.*" ], "Nodes": [
+                { "Name": "east", "ConnectionString": "Host=127.0.0.1;Port=1;Database=app" },
+                { "Name": "west", "ConnectionString": "Host=127.0.0.1;Port=1;Database=app" } ] } }
+            """);
+        try
+        {
+            var (code, _, error) = await Run("node", "add", "north", "--from", "east", "--config", config);
+            Assert.Equal(2, code);
+            Assert.Contains("node add north: give --connection-string, or list the node in PgMultiMaster:Nodes first.", error);
+            (code, _, error) = await Run("node", "add", "north", "--from", "south", "--connection-string", "Host=127.0.0.1;Port=1;Database=app", "--config", config);
+            Assert.Equal(2, code);
+            Assert.Contains("--from south: no node of that name in PgMultiMaster:Nodes (east, west).", error);
+            (code, _, error) = await Run("node", "add", "No!", "--from", "east", "--connection-string", "Host=127.0.0.1;Port=1;Database=app", "--config", config);
+            Assert.Equal(2, code);
+            Assert.Contains("No!", error);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
     public void Run_takes_the_node_and_it_becomes_the_node_setting()
     {
         var invocation = Valid("run", "--config", "/etc/pgmm.json", "--node", "east");
