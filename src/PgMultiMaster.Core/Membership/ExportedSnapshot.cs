@@ -1,5 +1,6 @@
 using Npgsql;
 using Npgsql.Replication;
+using PgMultiMaster.Setup;
 using PgMultiMaster.Sql;
 using PgMultiMaster.Topology;
 
@@ -23,7 +24,7 @@ public sealed class ExportedSnapshot : IAsyncDisposable
     /// <summary>Where the slot's stream starts: every transaction committed before it is in the snapshot.</summary>
     public ulong ConsistentPoint { get; }
 
-    /// <summary>Creates the slot of <paramref name="link"/> on its source (waits for the transactions open there to end).</summary>
+    /// <summary>Creates the slot of <paramref name="link"/> on its source (waits for the transactions open there to end), and its record.</summary>
     public static async Task<ExportedSnapshot> CreateAsync(Link link, CancellationToken ct)
     {
         var connection = new LogicalReplicationConnection(ConnectionStrings.ForReplication(link.Source.ConnectionString, $"pgmm copy {link}"));
@@ -32,6 +33,9 @@ public sealed class ExportedSnapshot : IAsyncDisposable
             await connection.Open(ct).ConfigureAwait(false);
             var slot = await connection.CreatePgOutputReplicationSlot(link.SlotName, temporarySlot: false,
                 slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct).ConfigureAwait(false);
+            // On another connection: this one must stay idle while the snapshot is imported.
+            await using (var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, $"pgmm copy {link}", ct).ConfigureAwait(false))
+                await ServerObjects.RecordNewSlotAsync(conn, link.SlotName, ct).ConfigureAwait(false);
             return new ExportedSnapshot(connection, slot.SnapshotName!, (ulong)slot.ConsistentPoint);
         }
         catch

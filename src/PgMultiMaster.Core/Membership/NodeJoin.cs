@@ -66,7 +66,6 @@ public sealed class NodeJoin(ClusterTopology cluster, NodeOptions joining, strin
         }
         Log.Setup(logger, $"node '{from}': creating slot {fromSource.SlotName} with an exported snapshot (waits for transactions open on that server to end)");
         var snapshot = await ExportedSnapshot.CreateAsync(fromSource, ct).ConfigureAwait(false);
-        await RecordSlotAsync(fromSource, ct).ConfigureAwait(false);
 
         var applied = await AppliedAsync(snapshot, source, ct).ConfigureAwait(false);
         var since = applied.Values.Where(a => a.At is not null).Select(a => a.At!.Value).Append(started).Min() - ClockMargin;
@@ -108,8 +107,7 @@ public sealed class NodeJoin(ClusterTopology cluster, NodeOptions joining, strin
         foreach (var link in toNew)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm node add", ct).ConfigureAwait(false);
-            await ExecAsync(conn, "DELETE FROM pgmm.slot_progress WHERE slot_name = $1", ct, link.SlotName).ConfigureAwait(false);
-            await ExecAsync(conn, "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", ct, link.SlotName).ConfigureAwait(false);
+            await ServerObjects.DropSlotAsync(conn, link.SlotName, recorded: true, ct).ConfigureAwait(false);
         }
         var empty = state.Copied.Concat(state.NonEmpty).ToList();
         await using var target = await ConnectionStrings.OpenAdminAsync(joining.ConnectionString, "pgmm node add", ct).ConfigureAwait(false);
@@ -130,7 +128,7 @@ public sealed class NodeJoin(ClusterTopology cluster, NodeOptions joining, strin
         await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm node add", ct).ConfigureAwait(false);
         var lsn = await conn.ExecuteScalarAsync<string>(new CommandDefinition(
             "SELECT lsn::text FROM pg_catalog.pg_create_logical_replication_slot(@slot, 'pgoutput')", new { slot = link.SlotName }, cancellationToken: ct)).ConfigureAwait(false);
-        await RecordSlotAsync(link, ct).ConfigureAwait(false);
+        await ServerObjects.RecordNewSlotAsync(conn, link.SlotName, ct).ConfigureAwait(false);
         return (ulong)NpgsqlTypes.NpgsqlLogSequenceNumber.Parse(lsn!);
     }
 
@@ -168,15 +166,6 @@ public sealed class NodeJoin(ClusterTopology cluster, NodeOptions joining, strin
         return await conn.ExecuteScalarAsync<DateTime>(new CommandDefinition("SELECT pg_catalog.clock_timestamp()", cancellationToken: ct)).ConfigureAwait(false);
     }
 
-    private static async Task RecordSlotAsync(Link link, CancellationToken ct)
-    {
-        await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm node add", ct).ConfigureAwait(false);
-        await ExecAsync(conn, """
-            INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0')
-            ON CONFLICT (slot_name) DO UPDATE SET applied_lsn = '0/0', recorded_at = pg_catalog.clock_timestamp()
-            """, ct, link.SlotName).ConfigureAwait(false);
-    }
-
     private static PgMultiMasterOptions With(PgMultiMasterOptions options, NodeOptions node)
     {
         var copy = System.Text.Json.JsonSerializer.Deserialize<PgMultiMasterOptions>(System.Text.Json.JsonSerializer.Serialize(options))!;
@@ -184,10 +173,6 @@ public sealed class NodeJoin(ClusterTopology cluster, NodeOptions joining, strin
         return copy;
     }
 
-    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
+    private static Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args) =>
+        ServerObjects.ExecAsync(conn, sql, ct, args);
 }

@@ -76,7 +76,6 @@ public sealed class SeedAdoption(ClusterTopology topology, CopySettings settings
             var kept = await PrepareAsync(state, tables, ct).ConfigureAwait(false);
             Log.Setup(logger, $"node '{seed}': creating slot {state.Link.SlotName} with an exported snapshot (waits for transactions open on that server to end)");
             var snapshot = await ExportedSnapshot.CreateAsync(state.Link, ct).ConfigureAwait(false);
-            await RecordSlotAsync(state.Link, ct).ConfigureAwait(false);
             var copy = new SnapshotCopy(topology, state.Link.Source, state.Link.Target, settings, time);
             copies.Add(await copy.RunAsync(snapshot, tables.Where(t => !kept.Contains(t.QualifiedName)).ToList(), recent: null, ct).ConfigureAwait(false));
         }
@@ -111,9 +110,7 @@ public sealed class SeedAdoption(ClusterTopology topology, CopySettings settings
         if (state.SlotExists)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
-            // The record first: a slot missing while it has one is reported lost (ADR 0013).
-            await ExecAsync(conn, "DELETE FROM pgmm.slot_progress WHERE slot_name = $1", ct, link.SlotName).ConfigureAwait(false);
-            await ExecAsync(conn, "SELECT pg_catalog.pg_drop_replication_slot($1)", ct, link.SlotName).ConfigureAwait(false);
+            await ServerObjects.DropSlotAsync(conn, link.SlotName, recorded: true, ct).ConfigureAwait(false);
             Log.Setup(logger, $"node '{link.Source.Name}': dropped slot {link.SlotName}: the copy into '{link.Target.Name}' had not finished, it starts again");
         }
 
@@ -140,20 +137,6 @@ public sealed class SeedAdoption(ClusterTopology topology, CopySettings settings
         return kept;
     }
 
-    // A new slot has let go of nothing a link applied (as ClusterInitializer records it).
-    private static async Task RecordSlotAsync(Link link, CancellationToken ct)
-    {
-        await using var conn = await ConnectionStrings.OpenAdminAsync(link.Source.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
-        await ExecAsync(conn, """
-            INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0')
-            ON CONFLICT (slot_name) DO UPDATE SET applied_lsn = '0/0', recorded_at = pg_catalog.clock_timestamp()
-            """, ct, link.SlotName).ConfigureAwait(false);
-    }
-
-    private static async Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args)
-    {
-        await using var cmd = new NpgsqlCommand(sql, conn);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-    }
+    private static Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args) =>
+        ServerObjects.ExecAsync(conn, sql, ct, args);
 }

@@ -166,13 +166,7 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         }
         Log.Setup(logger, $"node '{link.Source.Name}': creating slot {link.SlotName} (waits for transactions open on that server to end)");
         await ExecAsync(conn, "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", ct, link.SlotName).ConfigureAwait(false);
-        // A new slot has let go of nothing a link applied: whatever a slot of this name recorded before (one that was
-        // dropped or lost, see ADR 0013) no longer applies. Written after the slot exists, so there is never a record
-        // of a slot that is missing only because it is being created.
-        await ExecAsync(conn, """
-            INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0')
-            ON CONFLICT (slot_name) DO UPDATE SET applied_lsn = '0/0', recorded_at = pg_catalog.clock_timestamp()
-            """, ct, link.SlotName).ConfigureAwait(false);
+        await ServerObjects.RecordNewSlotAsync(conn, link.SlotName, ct).ConfigureAwait(false);
     }
 
     private static Task ExecAsync(NpgsqlConnection conn, string sql, CancellationToken ct, params object[] args) =>

@@ -30,6 +30,17 @@ internal static class ServerObjects
         if (recorded) await ExecAsync(conn, "DELETE FROM pgmm.slot_progress WHERE slot_name = $1", ct, slot).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A new slot has let go of nothing a link applied: whatever a slot of this name recorded before (one that was
+    /// dropped or lost, see ADR 0013) no longer applies. Written after the slot exists, so there is never a record
+    /// of a slot that is missing only because it is being created.
+    /// </summary>
+    public static Task RecordNewSlotAsync(NpgsqlConnection conn, string slot, CancellationToken ct) =>
+        ExecAsync(conn, """
+            INSERT INTO pgmm.slot_progress (slot_name, applied_lsn) VALUES ($1, '0/0')
+            ON CONFLICT (slot_name) DO UPDATE SET applied_lsn = '0/0', recorded_at = pg_catalog.clock_timestamp()
+            """, ct, slot);
+
     /// <summary>Fails with 55006 while an apply session holds the origin.</summary>
     public static Task DropOriginAsync(NpgsqlConnection conn, string origin, CancellationToken ct) =>
         ExecAsync(conn, "SELECT pg_catalog.pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1", ct, origin);
