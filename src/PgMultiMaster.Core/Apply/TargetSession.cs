@@ -36,6 +36,7 @@ internal sealed class TargetSession : IAsyncDisposable
     private readonly QueueSender _queueSender;
     private readonly DeadLetterRetrier _retrier;
     private readonly IReadOnlyList<Setup.TablePattern> _noTruncate;
+    private readonly DdlApplier _ddl;
 
     // Changes of the transaction being received, not yet sent, and their row data: sent once it reaches half the link's
     // byte budget (the other half is for what the receiver holds ahead).
@@ -45,7 +46,7 @@ internal sealed class TargetSession : IAsyncDisposable
     private TransactionBegin? _currentBegin;
 
     private TargetSession(NpgsqlConnection conn, ConnectionWatchdog watchdog, Link link, PgMultiMasterOptions options,
-        SessionSetup.Prepared prepared, LinkCounters counters, TimeProvider time)
+        SessionSetup.Prepared prepared, LinkCounters counters, TimeProvider time, ILogger logger)
     {
         _noTruncate = [.. options.NoTruncateTables.Select(t => new Setup.TablePattern(t))];
         _conn = conn;
@@ -59,6 +60,7 @@ internal sealed class TargetSession : IAsyncDisposable
         _queue = new TransactionQueue(options.Apply.BatchSize, FlushBytes, time);
         _queueSender = new QueueSender(_queue, _tx, _sender, _ctx);
         _retrier = new DeadLetterRetrier(_tx, _ctx, link, options.Conflicts);
+        _ddl = new DdlApplier(_tx, link, logger);
     }
 
     /// <summary>End LSN of the last source transaction committed here (the origin's progress).</summary>
@@ -105,7 +107,7 @@ internal sealed class TargetSession : IAsyncDisposable
         {
             await conn.OpenAsync(opening.Token).ConfigureAwait(false);
             var prepared = await SessionSetup.RunAsync(conn, link, options, logger, time, opening.Token).ConfigureAwait(false);
-            return new TargetSession(conn, watchdog, link, options, prepared, counters, time);
+            return new TargetSession(conn, watchdog, link, options, prepared, counters, time, logger);
         }
         catch (Exception e)
         {
@@ -161,6 +163,34 @@ internal sealed class TargetSession : IAsyncDisposable
             _mismatched[relation.Id] = (relation, e.Message);
         }
     }
+
+    /// <summary>
+    /// A schema change of the source, at its place in the transaction (<see cref="DdlApplier"/>): what came before it
+    /// is sent first, and the transaction is never queued with others, so nothing written after it can overtake it.
+    /// pgoutput describes a changed table again before its next row (<see cref="DescribeAsync"/>).
+    /// </summary>
+    public async Task ApplyDdlAsync(DdlCommand ddl, CancellationToken ct)
+    {
+        await FlushQueueAsync(ct).ConfigureAwait(false);
+        await FlushAsync(ct).ConfigureAwait(false);
+        await _ddl.ApplyAsync(ddl, ct).ConfigureAwait(false);
+        // Statements prepared against the old shape of a table must not run against the new one.
+        // (Npgsql has no asynchronous form; a schema change is rare.)
+        _conn.UnprepareAll();
+        // A table whose changes were parked for a missing column may now have it.
+        foreach (var (id, (relation, _)) in _mismatched.ToList())
+        {
+            try
+            {
+                _tables[id] = await LoadTableAsync(relation, ct).ConfigureAwait(false);
+                _mismatched.Remove(id);
+            }
+            catch (SchemaMismatchException) { /* still mismatched */ }
+        }
+    }
+
+    /// <summary>Schema changes applied by this session, and those found already applied.</summary>
+    public (long Applied, long AlreadyApplied) DdlCounts => (_ddl.Applied, _ddl.AlreadyApplied);
 
     private Task<TargetTable> LoadTableAsync(RelationInfo relation, CancellationToken ct) =>
         TargetTable.LoadAsync(_conn, relation, _link.Target.Name, new TableRules(_options.Conflicts, relation.QualifiedName), ct);

@@ -42,7 +42,7 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         foreach (var node in topology.Options.Nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
-            await using var cmd = new NpgsqlCommand("SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables WHERE pubname = ANY($1)", conn);
+            await using var cmd = new NpgsqlCommand("SELECT schemaname::text, tablename::text FROM pg_catalog.pg_publication_tables WHERE pubname = ANY($1) AND schemaname <> 'pgmm'", conn);
             cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await r.ReadAsync(ct).ConfigureAwait(false)) tables.Add((r.GetString(0), r.GetString(1)));

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace PgMultiMaster.Diagnostics;
 
-/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 4xx worker host (housekeeping, status, endpoints).</summary>
+/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 4xx worker host (housekeeping, status, endpoints), 52x schema changes.</summary>
 internal static partial class Log
 {
     [LoggerMessage(100, LogLevel.Information, "Link {Link}: streaming slot {Slot} from {Lsn}")]
@@ -55,4 +55,13 @@ internal static partial class Log
 
     [LoggerMessage(405, LogLevel.Information, "Serving metrics, status and the dashboard on {Addresses}")]
     public static partial void Serving(ILogger logger, string addresses);
+
+    [LoggerMessage(520, LogLevel.Information, "Link {Link}: applied the schema change {Command}")]
+    public static partial void DdlApplied(ILogger logger, string link, string command);
+
+    [LoggerMessage(521, LogLevel.Warning, "Link {Link}: the schema change {Command} was already applied on the target ({Error}): the table is as the source left it, so it is skipped")]
+    public static partial void DdlAlreadyApplied(ILogger logger, string link, string command, string error);
+
+    [LoggerMessage(522, LogLevel.Warning, "Node '{Node}': {Message}")]
+    public static partial void DdlSetupWarning(ILogger logger, string node, string message);
 }

@@ -43,7 +43,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
         await using var conn = await ConnectionStrings.OpenAdminAsync(link.Target.ConnectionString, "pgmm check", ct).ConfigureAwait(false);
         var tables = new List<string>();
         var insertOnly = new List<string>();
-        await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename, pubname = $2 FROM pg_publication_tables WHERE pubname = ANY($1)", conn))
+        await using (var cmd = new NpgsqlCommand("SELECT schemaname || '.' || tablename, pubname = $2 FROM pg_publication_tables WHERE pubname = ANY($1) AND schemaname <> 'pgmm'", conn))
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
             cmd.Parameters.Add(new NpgsqlParameter { Value = topology.InsertOnlyPublication });
@@ -290,6 +290,12 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
                     case TransactionOrigin origin when topology.IsClusterOrigin(origin.OriginName):
                         skip = true;
                         Status.TransactionsSkippedAsEcho++;
+                        break;
+                    // pgmm's DDL queue: each INSERT is a schema change to run here, at this place in the stream.
+                    case RelationChanged relation when DdlCommand.IsLog(relation.Relation):
+                        break;
+                    case RowChange change when DdlCommand.IsLog(change.Relation):
+                        if (!skip && change.Kind == ChangeKind.Insert) await target.ApplyDdlAsync(DdlCommand.From(change), ct).ConfigureAwait(false);
                         break;
                     case RelationChanged relation:
                         await target.DescribeAsync(relation.Relation, ct).ConfigureAwait(false);

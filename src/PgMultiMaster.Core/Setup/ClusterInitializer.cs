@@ -18,8 +18,13 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
     {
         var tables = await PrepareNodesAsync(ct).ConfigureAwait(false);
         await CreateSlotsAsync(ct).ConfigureAwait(false);
+        // Everything else is in place: what is left for a superuser to run (DdlSetup).
+        if (DdlProblems.Count > 0) throw new PrerequisiteException(DdlProblems);
         return tables;
     }
+
+    /// <summary>Nodes where the DDL event triggers are chosen but pgmm's role may not create them, with what to run there.</summary>
+    public List<string> DdlProblems { get; } = [];
 
     /// <summary>Checks every node, then creates everything but the slots; returns the replicated tables.</summary>
     public async Task<IReadOnlyList<ReplicatedTable>> PrepareNodesAsync(CancellationToken ct)
@@ -37,8 +42,14 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             await ClaimNodeAsync(conn, node, topology.Options.Cluster, ct).ConfigureAwait(false);
             await SyncPublicationAsync(conn, node, topology.Publication, "insert, update, delete, truncate",
                 check.Tables.Where(t => !t.InsertOnly), ct).ConfigureAwait(false);
+            // pgmm's DDL queue travels with the insert-only tables: its rows are never updated or deleted remotely.
             await SyncPublicationAsync(conn, node, topology.InsertOnlyPublication, "insert, truncate",
-                check.Tables.Where(t => t.InsertOnly), ct).ConfigureAwait(false);
+                check.Tables.Where(t => t.InsertOnly).Append(DdlSetup.Log), ct).ConfigureAwait(false);
+            if (await DdlSetup.ApplyAsync(conn, node, topology, ct).ConfigureAwait(false) is { } ddlProblem)
+            {
+                DdlProblems.Add(ddlProblem);
+                Log.DdlSetupWarning(logger, node.Name, ddlProblem);
+            }
             foreach (var peer in topology.Options.Nodes.Where(n => n.Name != node.Name))
                 await CreateOriginAsync(conn, node, topology.OriginName(peer.Name), ct).ConfigureAwait(false);
             foreach (var table in check.Tables.Where(t => !t.InsertOnly))

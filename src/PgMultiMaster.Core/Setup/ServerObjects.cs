@@ -55,6 +55,8 @@ internal static class ServerObjects
               END LOOP;
             END $$
             """, ct).ConfigureAwait(false);
+        // The DDL event triggers serve every cluster of the database: they stay (a no-op once no cluster captures by them).
+        await ExecAsync(conn, "DELETE FROM pgmm.ddl_settings WHERE cluster = $1 AND pg_catalog.to_regclass('pgmm.ddl_settings') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
         await ExecAsync(conn, $"DROP PUBLICATION IF EXISTS {Quote.Ident(topology.Publication)}, {Quote.Ident(topology.InsertOnlyPublication)}", ct).ConfigureAwait(false);
         await ExecAsync(conn, "DELETE FROM pgmm.node WHERE cluster = $1 AND pg_catalog.to_regclass('pgmm.node') IS NOT NULL", ct, topology.Options.Cluster).ConfigureAwait(false);
     }
