@@ -24,7 +24,7 @@ public static class RowSets
         {
             await using var conn = await Mesh.OpenAsync(connectionString, default);
             await using var cmd = new NpgsqlCommand(
-                "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = ANY($1)", conn);
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = ANY($1) AND schemaname <> 'pgmm'", conn);
             cmd.Parameters.Add(new NpgsqlParameter { Value = new[] { topology.Publication, topology.InsertOnlyPublication } });
             await using var r = await cmd.ExecuteReaderAsync();
             while (await r.ReadAsync()) tables.Add(r.GetString(0));
