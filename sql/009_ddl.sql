@@ -153,7 +153,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_is_replicated(oid) FROM PUBLIC;
 -- A new table that matches the Tables patterns joins its cluster's publication and, if it has a key, gets the
 -- tombstone triggers (as ClusterInitializer does for the tables that exist at init). Run by the event trigger on the
 -- node that created it, by pgmm.replicate_ddl, and by the link after it created the table on a target.
-CREATE FUNCTION pgmm.ddl_adopt_table(rel oid) RETURNS void
+CREATE FUNCTION pgmm.ddl_adopt_table_now(rel oid) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record; m record; key text[]; args text; changed text;
@@ -194,6 +194,18 @@ BEGIN
         t.schema_name, t.table_name);
 END
 $$;
+REVOKE ALL ON FUNCTION pgmm.ddl_adopt_table_now(oid) FROM PUBLIC;
+
+-- The publication and trigger commands of adopting fire the event triggers too: they are pgmm's, not the user's.
+CREATE FUNCTION pgmm.ddl_adopt_table(rel oid) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE was text := coalesce(pg_catalog.current_setting('pgmm.ddl', true), '');
+BEGIN
+    PERFORM pg_catalog.set_config('pgmm.ddl', 'adopting', true);
+    PERFORM pgmm.ddl_adopt_table_now(rel);
+    PERFORM pg_catalog.set_config('pgmm.ddl', was, true);
+END
+$$;
 REVOKE ALL ON FUNCTION pgmm.ddl_adopt_table(oid) FROM PUBLIC;
 
 -- Every table matching the patterns that no publication holds yet (after pgmm.replicate_ddl, which cannot see which
@@ -214,7 +226,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_adopt_new_tables() FROM PUBLIC;
 
 -- Writes the captured command. Called by the event trigger and by pgmm.replicate_ddl; EXECUTE is granted to nobody:
 -- the operator grants it to the role that runs migrations through pgmm.replicate_ddl (docs/configuration.md).
-CREATE FUNCTION pgmm.ddl_record(command text, tag text, object text) RETURNS void
+CREATE FUNCTION pgmm.ddl_record(command text, tag text, object text, caller_path text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- Set by the link while it applies a command: that command is the source's, not this node's.
@@ -223,14 +235,14 @@ BEGIN
         RAISE EXCEPTION 'pgmm: DDL replication is off on this node (PgMultiMaster:Ddl:Capture = Off): run the command on every node yourself';
     END IF;
     INSERT INTO pgmm.ddl_log (command, search_path, role_name, tag, object, shape)
-    VALUES (command, pg_catalog.current_setting('search_path'),
+    VALUES (command, caller_path,
             -- inside SECURITY DEFINER, current_user is pgmm's role: the caller is the session's, or the one it SET ROLE to
             CASE WHEN pg_catalog.current_setting('role') = 'none' THEN session_user ELSE pg_catalog.current_setting('role') END,
             tag, object, CASE WHEN object IS NOT NULL THEN pgmm.ddl_table_shape(object) END);
     IF tag = 'pgmm.replicate_ddl' THEN PERFORM pgmm.ddl_adopt_new_tables(); END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION pgmm.ddl_record(text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgmm.ddl_record(text, text, text, text) FROM PUBLIC;
 
 -- The explicit path, for roles that may not create event triggers (most managed services): runs the command with the
 -- caller's own rights (SECURITY INVOKER), records it in the same transaction (pgmm.ddl_record, whose EXECUTE the
@@ -252,21 +264,20 @@ BEGIN
     PERFORM pg_catalog.set_config('pgmm.ddl', 'function', true);
     EXECUTE command;
     PERFORM pg_catalog.set_config('pgmm.ddl', '', true);
-    PERFORM pgmm.ddl_record(command, 'pgmm.replicate_ddl', NULL);
+    PERFORM pgmm.ddl_record(command, 'pgmm.replicate_ddl', NULL, pg_catalog.current_setting('search_path'));
 END
 $$;
 -- Harmless on their own (the command runs with the caller's rights); recording needs EXECUTE on pgmm.ddl_record.
 GRANT EXECUTE ON FUNCTION pgmm.replicate_ddl(text), pgmm.ddl_statement_count(text), pgmm.ddl_refusal(text, text) TO PUBLIC;
 
--- The event trigger's function (ddl_command_end). Owned by pgmm's role, SECURITY DEFINER: it records into pgmm's
--- table and adopts new tables whatever role ran the command.
-CREATE FUNCTION pgmm.ddl_capture() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- What the event trigger on ddl_command_end does (pgmm.ddl_capture), with the search_path the command ran with.
+CREATE FUNCTION pgmm.ddl_capture_end(event_tag text, caller_path text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q text := pg_catalog.current_query();
     r record; rel oid; relname text; replicated boolean := false; object text; why text; flagged text;
 BEGIN
-    IF pg_catalog.current_setting('pgmm.ddl', true) IN ('local', 'applying', 'function')
+    IF pg_catalog.current_setting('pgmm.ddl', true) IN ('local', 'applying', 'function', 'adopting')
        OR NOT EXISTS (SELECT 1 FROM pgmm.ddl_settings WHERE capture = 'EventTrigger') THEN
         RETURN;
     END IF;
@@ -290,12 +301,12 @@ BEGIN
     END LOOP;
     IF NOT replicated THEN RETURN; END IF;
 
-    IF tg_tag NOT IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE INDEX', 'ALTER TYPE', 'CREATE TABLE AS', 'SELECT INTO') THEN
+    IF event_tag NOT IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE INDEX', 'ALTER TYPE', 'CREATE TABLE AS', 'SELECT INTO') THEN
         -- Flagged, not replicated: triggers, policies, comments, grants... stay on this node.
-        RAISE WARNING 'pgmm: % on a replicated table is not replicated: run it on every node', tg_tag;
+        RAISE WARNING 'pgmm: % on a replicated table is not replicated: run it on every node', event_tag;
         RETURN;
     END IF;
-    why := pgmm.ddl_refusal(q, tg_tag);
+    why := pgmm.ddl_refusal(q, event_tag);
     IF why IS NULL AND pg_catalog.ltrim(pg_catalog.regexp_replace(q, '^(\s|--[^\n]*\n|/\*.*?\*/)*', '')) !~* '^(CREATE|ALTER)\M' THEN
         why := 'it ran inside a function or a DO block, and pgmm replicates the statement the client sent. Run the '
                || 'statement itself, or call pgmm.replicate_ddl';
@@ -305,7 +316,7 @@ BEGIN
                || 'again on every node. Send one statement per query (psql -c sends them as one; psql -f does not)';
     END IF;
     IF why IS NOT NULL THEN
-        RAISE EXCEPTION 'pgmm: % on a replicated table cannot replicate safely: %', tg_tag, why
+        RAISE EXCEPTION 'pgmm: % on a replicated table cannot replicate safely: %', event_tag, why
             USING HINT = 'To change this node only (and then every other node yourself): SET pgmm.ddl = ''local''.';
     END IF;
     -- A new table joins the publication (its key, if made by a later part of the statement, gets the triggers then).
@@ -317,20 +328,20 @@ BEGIN
     flagged := pg_catalog.md5(q) || ' ' || pg_catalog.statement_timestamp()::text;
     IF pg_catalog.current_setting('pgmm.ddl_recorded', true) IS DISTINCT FROM flagged THEN
         PERFORM pg_catalog.set_config('pgmm.ddl_recorded', flagged, true);
-        PERFORM pgmm.ddl_record(q, tg_tag, object);
+        PERFORM pgmm.ddl_record(q, event_tag, object, caller_path);
     END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION pgmm.ddl_capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgmm.ddl_capture_end(text, text) FROM PUBLIC;
 
 -- sql_drop: DROP TABLE and DROP INDEX (ALTER TABLE ... DROP COLUMN is recorded by ddl_command_end).
-CREATE FUNCTION pgmm.ddl_capture_drop() RETURNS event_trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+CREATE FUNCTION pgmm.ddl_capture_dropped(event_tag text, caller_path text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q text := pg_catalog.current_query();
     ours int; others int; object text;
 BEGIN
-    IF tg_tag NOT IN ('DROP TABLE', 'DROP INDEX') OR pg_catalog.current_setting('pgmm.ddl', true) IN ('local', 'applying', 'function')
+    IF event_tag NOT IN ('DROP TABLE', 'DROP INDEX') OR pg_catalog.current_setting('pgmm.ddl', true) IN ('local', 'applying', 'function', 'adopting')
        OR NOT EXISTS (SELECT 1 FROM pgmm.ddl_settings WHERE capture = 'EventTrigger') THEN
         RETURN;
     END IF;
@@ -343,13 +354,33 @@ BEGIN
                       ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables p JOIN pgmm.ddl_settings s ON p.pubname IN (s.publication, s.insert_only_publication)
                                    WHERE p.schemaname = d.schema_name) END AS m
           FROM pg_catalog.pg_event_trigger_dropped_objects() d
-          WHERE d.original AND d.object_type = CASE tg_tag WHEN 'DROP TABLE' THEN 'table' ELSE 'index' END) x;
+          WHERE d.original AND d.object_type = CASE event_tag WHEN 'DROP TABLE' THEN 'table' ELSE 'index' END) x;
     IF ours = 0 THEN RETURN; END IF;
     IF others > 0 OR pgmm.ddl_statement_count(q) > 1 OR q !~* '^(\s|--[^\n]*\n|/\*.*?\*/)*DROP\M' THEN
-        RAISE EXCEPTION 'pgmm: % cannot replicate safely: it must drop replicated tables or indexes only, in one statement sent by the client', tg_tag
+        RAISE EXCEPTION 'pgmm: % cannot replicate safely: it must drop replicated tables or indexes only, in one statement sent by the client', event_tag
             USING HINT = 'Drop the replicated ones in a statement of their own. To change this node only: SET pgmm.ddl = ''local''.';
     END IF;
-    PERFORM pgmm.ddl_record(q, tg_tag, CASE WHEN tg_tag = 'DROP TABLE' THEN object END);
+    PERFORM pgmm.ddl_record(q, event_tag, CASE WHEN event_tag = 'DROP TABLE' THEN object END, caller_path);
+END
+$$;
+REVOKE ALL ON FUNCTION pgmm.ddl_capture_dropped(text, text) FROM PUBLIC;
+
+-- The event triggers' functions. Owned by pgmm's role and SECURITY DEFINER: they record into pgmm's table and adopt
+-- new tables whatever role ran the command. They alone have no fixed search_path, because the one the command ran
+-- with is what they must record (a SET clause would hide it): their one statement calls nothing but schema-qualified
+-- functions, and everything else runs in functions that fix it. A trigger function needs no EXECUTE right to fire.
+CREATE FUNCTION pgmm.ddl_capture() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    PERFORM pgmm.ddl_capture_end(tg_tag, pg_catalog.current_setting('search_path'));
+END
+$$;
+REVOKE ALL ON FUNCTION pgmm.ddl_capture() FROM PUBLIC;
+
+CREATE FUNCTION pgmm.ddl_capture_drop() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+    PERFORM pgmm.ddl_capture_dropped(tg_tag, pg_catalog.current_setting('search_path'));
 END
 $$;
 REVOKE ALL ON FUNCTION pgmm.ddl_capture_drop() FROM PUBLIC;
