@@ -37,6 +37,8 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm init", ct).ConfigureAwait(false);
             var applied = await SchemaScripts.ApplyAsync(conn, ct).ConfigureAwait(false);
+            // pgmm's own changes (tombstone triggers, publications) are this node's: never captured as schema changes.
+            await ExecAsync(conn, "SET pgmm.ddl = 'local'", ct).ConfigureAwait(false);
             if (applied.Count > 0)
                 Log.Setup(logger, $"node '{node.Name}': pgmm schema at version {applied[^1]}");
             await ClaimNodeAsync(conn, node, topology.Options.Cluster, ct).ConfigureAwait(false);
