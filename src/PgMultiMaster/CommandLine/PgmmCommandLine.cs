@@ -66,6 +66,7 @@ internal static class PgmmCommandLine
                 Options.Number("--limit", "N", "At most this many conflicts, newest first.", 50, 1, int.MaxValue)),
             DeadLetter(),
             Node(),
+            Ddl(),
             Verb("uninstall", "Drop the slots, origins and publications of the cluster (stop the workers first).",
                 (r, config, ct) => UninstallCommand.RunAsync(config, r.GetValue<bool>("--yes"), ct),
                 Options.Flag("--yes", "Really drop them: changes not yet replicated are lost.")),
@@ -210,6 +211,17 @@ internal static class PgmmCommandLine
         remove.Add(name);
         node.Add(remove);
         return node;
+    }
+
+    /// <summary><c>ddl "STATEMENT" --node NAME</c>: one schema change, run on one node and replicated to the others.</summary>
+    private static Verb Ddl()
+    {
+        var ddl = Verb("ddl", "Run one schema change (CREATE TABLE, ALTER TABLE ... ADD COLUMN, CREATE INDEX ...) on the node given by --node " +
+                              "through pgmm.replicate_ddl: every other node applies it at the same place in the change stream.",
+            (r, config, ct) => ReplicateDdlCommand.RunAsync(config, r.GetValue<string>("STATEMENT")!, r.GetValue<string>("--role"), ct),
+            Options.Text("--role", "ROLE", "Run it as this role (SET ROLE), e.g. the tables' owner; a table it creates is then that role's on every node."));
+        ddl.Add(new Argument<string>("STATEMENT") { Description = "The statement, one only." });
+        return ddl;
     }
 
     private static Verb Help()
