@@ -42,7 +42,7 @@ CREATE TABLE pgmm.ddl_log (
 
 -- A table's columns (type, default, not null) and indexes, or NULL when it does not exist: compared on a target whose
 -- copy of a command fails because its object is already there (or already gone).
-CREATE FUNCTION pgmm.ddl_table_shape(rel text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION pgmm.ddl_table_shape(rel text) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN c.oid IS NULL THEN NULL ELSE pg_catalog.jsonb_build_object(
         'columns', (SELECT coalesce(pg_catalog.jsonb_object_agg(a.attname, pg_catalog.jsonb_build_object(
@@ -59,7 +59,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_table_shape(text) FROM PUBLIC;
 
 -- Top-level statements in a query string (quotes, dollar quotes, comments and E'' escapes are skipped): a string of
 -- several statements is not replicated as a whole, which would run its other statements again on every node.
-CREATE FUNCTION pgmm.ddl_statement_count(q text) RETURNS integer
+CREATE OR REPLACE FUNCTION pgmm.ddl_statement_count(q text) RETURNS integer
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     i int := 1; n int := pg_catalog.length(q); c text; count int := 0; pending boolean := false; tag text; j int;
@@ -113,7 +113,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_statement_count(text) FROM PUBLIC;
 -- Why a command on a replicated table cannot replicate safely, or NULL. Read from the statement's text: an event trigger
 -- in PL/pgSQL cannot see the parsed command. A word in a comment or a string may refuse a harmless command: the
 -- message says how to run it anyway (SET pgmm.ddl = 'local': on this node only, to be repeated on every node).
-CREATE FUNCTION pgmm.ddl_refusal(q text, tag text) RETURNS text
+CREATE OR REPLACE FUNCTION pgmm.ddl_refusal(q text, tag text) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE
         WHEN tag IN ('CREATE TABLE AS', 'SELECT INTO') THEN
@@ -132,7 +132,7 @@ $$;
 REVOKE ALL ON FUNCTION pgmm.ddl_refusal(text, text) FROM PUBLIC;
 
 -- The cluster whose Tables patterns match a table, and whether it is insert-only there (NULL: none matches).
-CREATE FUNCTION pgmm.ddl_matching_cluster(schema_name text, table_name text, OUT cluster text, OUT insert_only boolean)
+CREATE OR REPLACE FUNCTION pgmm.ddl_matching_cluster(schema_name text, table_name text, OUT cluster text, OUT insert_only boolean)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT t.cluster, pg_catalog.bool_or(t.insert_only)
     FROM pgmm.ddl_tables t JOIN pgmm.ddl_settings s USING (cluster)
@@ -142,7 +142,7 @@ $$;
 REVOKE ALL ON FUNCTION pgmm.ddl_matching_cluster(text, text) FROM PUBLIC;
 
 -- The table is replicated: one of the clusters' publications holds it.
-CREATE FUNCTION pgmm.ddl_is_replicated(rel oid) RETURNS boolean
+CREATE OR REPLACE FUNCTION pgmm.ddl_is_replicated(rel oid) RETURNS boolean
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_rel r JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
                    JOIN pgmm.ddl_settings s ON p.pubname IN (s.publication, s.insert_only_publication)
@@ -153,7 +153,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_is_replicated(oid) FROM PUBLIC;
 -- A new table that matches the Tables patterns joins its cluster's publication and, if it has a key, gets the
 -- tombstone triggers (as ClusterInitializer does for the tables that exist at init). Run by the event trigger on the
 -- node that created it, by pgmm.replicate_ddl, and by the link after it created the table on a target.
-CREATE FUNCTION pgmm.ddl_adopt_table_now(rel oid) RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.ddl_adopt_table_now(rel oid) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record; m record; key text[]; args text; changed text;
@@ -197,7 +197,7 @@ $$;
 REVOKE ALL ON FUNCTION pgmm.ddl_adopt_table_now(oid) FROM PUBLIC;
 
 -- The publication and trigger commands of adopting fire the event triggers too: they are pgmm's, not the user's.
-CREATE FUNCTION pgmm.ddl_adopt_table(rel oid) RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.ddl_adopt_table(rel oid) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE was text := coalesce(pg_catalog.current_setting('pgmm.ddl', true), '');
 BEGIN
@@ -210,7 +210,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_adopt_table(oid) FROM PUBLIC;
 
 -- Every table matching the patterns that no publication holds yet (after pgmm.replicate_ddl, which cannot see which
 -- table its command created).
-CREATE FUNCTION pgmm.ddl_adopt_new_tables() RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.ddl_adopt_new_tables() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE rel oid;
 BEGIN
@@ -226,7 +226,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_adopt_new_tables() FROM PUBLIC;
 
 -- Writes the captured command. Called by the event trigger and by pgmm.replicate_ddl; EXECUTE is granted to nobody:
 -- the operator grants it to the role that runs migrations through pgmm.replicate_ddl (docs/configuration.md).
-CREATE FUNCTION pgmm.ddl_record(command text, tag text, object text, caller_path text) RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.ddl_record(command text, tag text, object text, caller_path text) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- Set by the link while it applies a command: that command is the source's, not this node's.
@@ -247,7 +247,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_record(text, text, text, text) FROM PUBLIC;
 -- The explicit path, for roles that may not create event triggers (most managed services): runs the command with the
 -- caller's own rights (SECURITY INVOKER), records it in the same transaction (pgmm.ddl_record, whose EXECUTE the
 -- caller needs), and adopts a new table that matches the patterns.
-CREATE FUNCTION pgmm.replicate_ddl(command text) RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.replicate_ddl(command text) RETURNS void
 LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE why text;
 BEGIN
@@ -271,7 +271,7 @@ $$;
 GRANT EXECUTE ON FUNCTION pgmm.replicate_ddl(text), pgmm.ddl_statement_count(text), pgmm.ddl_refusal(text, text) TO PUBLIC;
 
 -- What the event trigger on ddl_command_end does (pgmm.ddl_capture), with the search_path the command ran with.
-CREATE FUNCTION pgmm.ddl_capture_end(event_tag text, caller_path text) RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.ddl_capture_end(event_tag text, caller_path text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q text := pg_catalog.current_query();
@@ -335,7 +335,7 @@ $$;
 REVOKE ALL ON FUNCTION pgmm.ddl_capture_end(text, text) FROM PUBLIC;
 
 -- sql_drop: DROP TABLE and DROP INDEX (ALTER TABLE ... DROP COLUMN is recorded by ddl_command_end).
-CREATE FUNCTION pgmm.ddl_capture_dropped(event_tag text, caller_path text) RETURNS void
+CREATE OR REPLACE FUNCTION pgmm.ddl_capture_dropped(event_tag text, caller_path text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q text := pg_catalog.current_query();
@@ -369,7 +369,7 @@ REVOKE ALL ON FUNCTION pgmm.ddl_capture_dropped(text, text) FROM PUBLIC;
 -- new tables whatever role ran the command. They alone have no fixed search_path, because the one the command ran
 -- with is what they must record (a SET clause would hide it): their one statement calls nothing but schema-qualified
 -- functions, and everything else runs in functions that fix it. A trigger function needs no EXECUTE right to fire.
-CREATE FUNCTION pgmm.ddl_capture() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION pgmm.ddl_capture() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     PERFORM pgmm.ddl_capture_end(tg_tag, pg_catalog.current_setting('search_path'));
@@ -377,7 +377,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION pgmm.ddl_capture() FROM PUBLIC;
 
-CREATE FUNCTION pgmm.ddl_capture_drop() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION pgmm.ddl_capture_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
     PERFORM pgmm.ddl_capture_dropped(tg_tag, pg_catalog.current_setting('search_path'));

@@ -147,7 +147,7 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
             await prod.Mesh.AdminExecAsync(node, """
                 ALTER FUNCTION pgmm.record_tombstone() SECURITY INVOKER RESET search_path;
                 GRANT EXECUTE ON FUNCTION pgmm.record_tombstone() TO PUBLIC;
-                DROP TABLE pgmm.slot_progress, pgmm.repair_log, pgmm.applied_progress, pgmm.copy_state;
+                DROP TABLE pgmm.slot_progress, pgmm.repair_log, pgmm.applied_progress, pgmm.copy_state, pgmm.ddl_log, pgmm.ddl_tables, pgmm.ddl_settings;
                 DELETE FROM pgmm.schema_version WHERE version >= 4;
                 """);
         var e = await Assert.ThrowsAsync<PostgresException>(() => Mesh.ExecOnAsync(prod.AppConnectionString("east"), "DELETE FROM accounts WHERE id = 1"));

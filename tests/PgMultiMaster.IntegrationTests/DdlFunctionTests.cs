@@ -1,0 +1,70 @@
+using Npgsql;
+using PgMultiMaster.IntegrationTests.Harness;
+using Xunit.Abstractions;
+
+namespace PgMultiMaster.IntegrationTests;
+
+/// <summary>
+/// Schema changes without a superuser (<c>Ddl:Capture = Function</c>, the default): a migration role the operator allowed
+/// runs them through <c>pgmm.replicate_ddl</c> (or <c>pgmm ddl</c>), pgmm's role is the least-privileged one of
+/// docs/security.md, and the application's role may write rows only.
+/// </summary>
+[Collection(SecureServersCollection.Name)]
+public sealed class DdlFunctionTests(SecureServersFixture servers, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_migration_role_without_superuser_replicates_its_changes_through_pgmm_replicate_ddl()
+    {
+        await using var prod = await ProductionMesh.CreateAsync(servers, output, "CREATE TABLE public.items (id bigint PRIMARY KEY, v text);", nodes: 2);
+        var mesh = prod.Mesh;
+        var (code, text) = await prod.PgmmAsync("init");
+        Assert.True(code == 0, text);
+        foreach (var node in mesh.NodeNames) mesh.StartWorkerProcess(node);
+
+        // The operator's part (docs/configuration.md): a login role that may act as the tables' owner, and the owner
+        // allowed to record schema changes. The grants on pgmm's objects are made by pgmm's own role.
+        var migrator = mesh.Database + "_migrator";
+        foreach (var node in mesh.NodeNames)
+        {
+            await mesh.AdminExecAsync(node, $"CREATE ROLE {migrator} LOGIN PASSWORD '{ProductionMesh.Password}' IN ROLE {prod.OwnerRole}; " +
+                                            $"GRANT CREATE ON SCHEMA public TO {prod.OwnerRole}");
+            await mesh.ExecAsync(node, $"GRANT USAGE ON SCHEMA pgmm TO {prod.OwnerRole}; " +
+                                       $"GRANT EXECUTE ON FUNCTION pgmm.ddl_record(text, text, text, text) TO {prod.OwnerRole}");
+        }
+        var migration = servers.ConnectionString(servers["east"], mesh.Database, migrator, ProductionMesh.Password);
+        await Mesh.ExecOnAsync(migration, $"""
+            SET ROLE {prod.OwnerRole};
+            BEGIN;
+            SELECT pgmm.replicate_ddl('ALTER TABLE items ADD COLUMN note text');
+            SELECT pgmm.replicate_ddl('CREATE TABLE public.extra (id int PRIMARY KEY, item bigint)');
+            INSERT INTO extra VALUES (1, 1);
+            COMMIT;
+            """);
+        await Mesh.ExecOnAsync(prod.AppConnectionString("east"), "INSERT INTO items VALUES (1, 'a', 'uses the new column')");
+
+        // The verb, on the other node, as the owner, once the column is there.
+        await Mesh.WaitUntilAsync(async () => await mesh.AdminScalarAsync<long>("west",
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'") == 1, "the column on west");
+        (code, text) = await prod.PgmmAsync("ddl", "CREATE INDEX items_note ON items (note)", "--node", "west", "--role", prod.OwnerRole);
+        Assert.True(code == 0, text);
+        (code, text) = await prod.PgmmAsync("ddl", "ALTER TABLE items RENAME COLUMN note TO remark", "--node", "west");
+        Assert.Equal(1, code);
+        Assert.Contains("node 'west': pgmm: not replicated: a rename cannot replicate while other nodes write", text);
+
+        // The application's role may not record anything: what other nodes run comes from pgmm's table only.
+        var denied = await Assert.ThrowsAsync<PostgresException>(() => Mesh.ExecOnAsync(prod.AppConnectionString("east"),
+            "SELECT pgmm.ddl_record('DROP TABLE public.items', 'x', NULL, 'public')"));
+        Assert.Equal("42501", denied.SqlState);
+
+        await mesh.AssertConvergedAsync();
+        Assert.Equal("uses the new column", await mesh.AdminScalarAsync<string>("west", "SELECT note FROM items WHERE id = 1"));
+        Assert.Equal(1L, await mesh.AdminScalarAsync<long>("west", "SELECT count(*) FROM extra"));
+        Assert.Equal(prod.OwnerRole, await mesh.AdminScalarAsync<string>("west", "SELECT tableowner::text FROM pg_tables WHERE tablename = 'extra'"));
+        Assert.Equal(1L, await mesh.AdminScalarAsync<long>("east", "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_note'"));
+        foreach (var node in mesh.NodeNames)
+        {
+            Assert.Equal(0L, await mesh.AdminScalarAsync<long>(node, "SELECT count(*) FROM pgmm.dead_letter"));
+            Assert.Equal(2L, await mesh.AdminScalarAsync<long>(node, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.extra'::regclass AND tgname LIKE 'pgmm_tombstone%'"));
+        }
+    }
+}
