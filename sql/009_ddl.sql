@@ -286,6 +286,9 @@ BEGIN
             WHEN r.object_type = 'table' THEN r.objid
             WHEN r.object_type = 'index' THEN (SELECT indrelid FROM pg_catalog.pg_index WHERE indexrelid = r.objid)
             WHEN r.object_type = 'table column' THEN r.objid
+            WHEN r.object_type = 'trigger' THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = r.objid)
+            WHEN r.object_type = 'policy' THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = r.objid)
+            WHEN r.object_type = 'rule' THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = r.objid)
         END;
         IF r.object_type = 'type' AND EXISTS (
                SELECT 1 FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
