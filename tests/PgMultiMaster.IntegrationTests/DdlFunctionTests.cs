@@ -67,4 +67,26 @@ public sealed class DdlFunctionTests(SecureServersFixture servers, ITestOutputHe
             Assert.Equal(2L, await mesh.AdminScalarAsync<long>(node, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.extra'::regclass AND tgname LIKE 'pgmm_tombstone%'"));
         }
     }
+
+    [Fact]
+    public async Task Event_triggers_chosen_for_a_role_that_may_not_create_them_make_init_name_the_statements_a_superuser_runs()
+    {
+        await using var prod = await ProductionMesh.CreateAsync(servers, output, "CREATE TABLE public.items (id bigint PRIMARY KEY);", nodes: 2,
+            configure: o => o.Ddl.Capture = PgMultiMaster.Configuration.DdlCapture.EventTrigger);
+        var (code, text) = await prod.PgmmAsync("init");
+        Assert.Equal(2, code);
+        Assert.Contains("node 'east': PgMultiMaster:Ddl:Capture is EventTrigger, but pgmm's role may not create event triggers", text);
+        Assert.Contains(PgMultiMaster.Setup.DdlSetup.EventTriggerSql, text);
+        (code, text) = await prod.PgmmAsync("check");
+        Assert.Equal(2, code);
+        Assert.Contains("the event triggers are missing", text);
+
+        // Everything else is in place: the superuser's two statements, then init again.
+        foreach (var node in prod.Mesh.NodeNames) await prod.Mesh.AdminExecAsync(node, PgMultiMaster.Setup.DdlSetup.EventTriggerSql);
+        (code, text) = await prod.PgmmAsync("init");
+        Assert.True(code == 0, text);
+        // The owner's migration is captured, with pgmm's rights only inside pgmm's functions.
+        await prod.Mesh.AdminExecAsync("east", $"SET ROLE {prod.OwnerRole}; ALTER TABLE public.items ADD COLUMN note text");
+        Assert.Equal(prod.OwnerRole, await prod.Mesh.AdminScalarAsync<string>("east", "SELECT role_name FROM pgmm.ddl_log"));
+    }
 }

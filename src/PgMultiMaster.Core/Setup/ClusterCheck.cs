@@ -37,6 +37,7 @@ public static class ClusterCheck
                 var catalog = await NodeCatalog.ReadAsync(conn, ct).ConfigureAwait(false);
                 catalogs[node.Name] = catalog;
                 problems.AddRange(CheckSettings(topology, node.Name, catalog));
+                if (await DdlSetup.MissingEventTriggersAsync(conn, node, options, ct).ConfigureAwait(false) is { } ddl) problems.Add(ddl);
             }
             catch (PostgresException e)
             {

@@ -59,6 +59,22 @@ public static class DdlSetup
         }
     }
 
+    /// <summary>
+    /// For <c>check</c>: the event triggers are chosen, the catalog has their functions (init ran), but they are not
+    /// there, so schema changes on this node would not replicate. Null when all is well.
+    /// </summary>
+    public static async Task<string?> MissingEventTriggersAsync(NpgsqlConnection conn, NodeOptions node, PgMultiMasterOptions options, CancellationToken ct)
+    {
+        if (options.Ddl.Capture != DdlCapture.EventTrigger) return null;
+        // A superuser's init creates them; anyone else needs one to.
+        await using (var installed = new NpgsqlCommand(
+            "SELECT pg_catalog.to_regproc('pgmm.ddl_capture') IS NOT NULL AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)", conn))
+            if (!(bool)(await installed.ExecuteScalarAsync(ct).ConfigureAwait(false))!) return null;
+        if (await CountTriggersAsync(conn, ct).ConfigureAwait(false) == 2) return null;
+        return $"node '{node.Name}': {PgMultiMasterOptions.SectionName}:Ddl:Capture is EventTrigger, but the event triggers are missing, so schema " +
+               $"changes made there would not replicate. As a superuser (or rds_superuser), run on that database: {EventTriggerSql}";
+    }
+
     private static async Task<long> CountTriggersAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT pg_catalog.count(*) FROM pg_catalog.pg_event_trigger WHERE evtname = ANY($1) AND evtenabled <> 'D'", conn);
