@@ -88,6 +88,23 @@ public sealed class DdlTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_transaction_with_a_schema_change_and_a_row_the_target_refuses_is_replayed_change_by_change_with_the_change_applied()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, Schema, nodes: 2, configure: EventTriggers);
+        // West alone refuses large n: a local rule, not replicated.
+        await mesh.ExecAsync("west", "SET pgmm.ddl = 'local'; ALTER TABLE items ADD CONSTRAINT small CHECK (n < 1000)");
+        await mesh.StartAllWorkersAsync();
+        await mesh.ExecAsync("east", "BEGIN; ALTER TABLE items ADD COLUMN extra int DEFAULT 5; " +
+                                     "INSERT INTO items VALUES (1, 'east', 5000, 1), (2, 'east', 1, 2); COMMIT;");
+        await mesh.ExecAsync("east", "INSERT INTO items VALUES (3, 'east', 1, 3)");
+        await mesh.WaitForCatchUpAsync();
+
+        Assert.Equal(["2 | 2", "3 | 3"], await mesh.RowsAsync("west", "SELECT id, extra FROM items ORDER BY id"));
+        Assert.Equal(["1"], await mesh.RowsAsync("west", "SELECT count(*) FROM pgmm.dead_letter WHERE reason LIKE '23514%'"));
+        Assert.All(mesh.LinkStatuses("east"), l => Assert.Equal(LinkState.Streaming, l.State));
+    }
+
+    [Fact]
     public async Task Renames_type_changes_and_multi_statement_strings_are_refused_with_the_way_to_do_it()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, Schema, nodes: 2, configure: EventTriggers);
