@@ -49,7 +49,7 @@ public sealed class DdlTests(ServersFixture servers, ITestOutputHelper output)
             Assert.Equal(1L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_note'"));
         }
         await AssertSameColumnsAsync(mesh, "items");
-        Assert.All(mesh.NodeNames.SelectMany(mesh.LinkStatuses), l => Assert.Null(l.LastError));
+        Assert.All(mesh.NodeNames.SelectMany(mesh.LinkStatuses), l => Assert.Equal(LinkState.Streaming, l.State));
     }
 
     [Fact]

@@ -37,6 +37,8 @@ internal sealed class TargetSession : IAsyncDisposable
     private readonly DeadLetterRetrier _retrier;
     private readonly IReadOnlyList<Setup.TablePattern> _noTruncate;
     private readonly DdlApplier _ddl;
+    private readonly SchemaWait _schemaWait;
+    private const string SchemaPrefix = "schema_mismatch: ";
 
     // Changes of the transaction being received, not yet sent, and their row data: sent once it reaches half the link's
     // byte budget (the other half is for what the receiver holds ahead).
@@ -46,8 +48,9 @@ internal sealed class TargetSession : IAsyncDisposable
     private TransactionBegin? _currentBegin;
 
     private TargetSession(NpgsqlConnection conn, ConnectionWatchdog watchdog, Link link, PgMultiMasterOptions options,
-        SessionSetup.Prepared prepared, LinkCounters counters, TimeProvider time, ILogger logger)
+        SessionSetup.Prepared prepared, LinkCounters counters, TimeProvider time, ILogger logger, SchemaWait schemaWait)
     {
+        _schemaWait = schemaWait;
         _noTruncate = [.. options.NoTruncateTables.Select(t => new Setup.TablePattern(t))];
         _conn = conn;
         _watchdog = watchdog;
@@ -96,7 +99,7 @@ internal sealed class TargetSession : IAsyncDisposable
     public static string ApplicationName(Link link) => $"pgmm apply {link}";
 
     public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, LinkCounters counters, ILogger logger,
-        TimeProvider time, CancellationToken linkCt)
+        TimeProvider time, SchemaWait schemaWait, CancellationToken linkCt)
     {
         var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, ApplicationName(link)));
         var timeout = options.Apply.DeadConnectionTimeout;
@@ -107,7 +110,7 @@ internal sealed class TargetSession : IAsyncDisposable
         {
             await conn.OpenAsync(opening.Token).ConfigureAwait(false);
             var prepared = await SessionSetup.RunAsync(conn, link, options, logger, time, opening.Token).ConfigureAwait(false);
-            return new TargetSession(conn, watchdog, link, options, prepared, counters, time, logger);
+            return new TargetSession(conn, watchdog, link, options, prepared, counters, time, logger, schemaWait);
         }
         catch (Exception e)
         {
@@ -156,6 +159,13 @@ internal sealed class TargetSession : IAsyncDisposable
         try
         {
             _tables[relation.Id] = await LoadTableAsync(relation, ct).ConfigureAwait(false);
+            _schemaWait.Fits(relation.QualifiedName);
+        }
+        catch (SchemaMismatchException e) when (_schemaWait.ShouldWait(relation.QualifiedName))
+        {
+            // A schema change on its way from another node (SchemaWait): read the transaction again after a back-off.
+            throw new SchemaMismatchException($"{e.Message[SchemaPrefix.Length..]} Waiting up to {_schemaWait.Grace.TotalSeconds:0} s for a schema " +
+                                              "change from another node to arrive before parking its changes.");
         }
         catch (SchemaMismatchException e)
         {

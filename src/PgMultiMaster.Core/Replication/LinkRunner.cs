@@ -31,6 +31,10 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     // Which transactions are received again after a failure, and how they are applied then.
     private readonly ReplayPlan _replay = new();
 
+    // A table or column a schema change from another node is still bringing: wait a while rather than park.
+    private readonly SchemaWait _schemaWait = new(
+        topology.Options.Ddl.Capture == DdlCapture.Off ? TimeSpan.Zero : 4 * topology.Options.Apply.MaxRetryDelay, time);
+
     private readonly ClockSkewGuard _skew = new(topology.Options.Conflicts.MaxClockSkew, time);
 
     private bool _rulesChecked;
@@ -154,7 +158,7 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     {
         // Sessions of the attempt before that a server may still keep, if their connection was given up as silent.
         await _abandoned.EndAsync(ct).ConfigureAwait(false);
-        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status.Counters, logger, time, ct)).ConfigureAwait(false);
+        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status.Counters, logger, time, _schemaWait, ct)).ConfigureAwait(false);
         _abandoned.Opened(link.Target, target.ProcessId, TargetSession.ApplicationName(link));
         // Everything ends when the target stops answering (ConnectionWatchdog); the link then reconnects.
         using var alive = CancellationTokenSource.CreateLinkedTokenSource(ct, target.Lost);
