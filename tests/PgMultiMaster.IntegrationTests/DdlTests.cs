@@ -53,6 +53,28 @@ public sealed class DdlTests(ServersFixture servers, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Rows_that_overtake_a_schema_change_through_a_third_node_wait_for_it_instead_of_being_parked()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, Schema, configure: EventTriggers);
+        await mesh.StartAllWorkersAsync();
+        // A reader on west holds the table: east's change waits there, while north gets it at once.
+        await using var reader = await mesh.OpenAsync("west");
+        await using (var hold = new NpgsqlCommand("BEGIN; SELECT count(*) FROM items", reader)) await hold.ExecuteNonQueryAsync();
+        await mesh.ExecAsync("east", "ALTER TABLE items ADD COLUMN note text");
+        await Mesh.WaitUntilAsync(async () => await mesh.ScalarAsync<long>("north",
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'note'") == 1, "the column on north");
+        await mesh.ExecAsync("north", "INSERT INTO items VALUES (1, 'north', 1, 'written after the change')");
+        var northToWest = mesh.LinkStatuses("north").Single(l => l.Target == "west");
+        await Mesh.WaitUntilAsync(() => Task.FromResult(northToWest.LastError?.Contains("Waiting up to", StringComparison.Ordinal) == true),
+            "north->west to wait for the column");
+        await using (var release = new NpgsqlCommand("COMMIT", reader)) await release.ExecuteNonQueryAsync();
+
+        await mesh.AssertConvergedAsync();
+        Assert.Equal("written after the change", await mesh.ScalarAsync<string>("west", "SELECT note FROM items WHERE id = 1"));
+        Assert.Equal(0L, await mesh.ScalarAsync<long>("west", "SELECT count(*) FROM pgmm.dead_letter"));
+    }
+
+    [Fact]
     public async Task A_table_created_on_one_node_replicates_from_its_first_row_and_later_changes_to_it_follow()
     {
         await using var mesh = await Mesh.CreateAsync(servers, output, Schema + "CREATE TYPE public.mood AS ENUM ('calm');", nodes: 2, configure: EventTriggers);
