@@ -108,7 +108,7 @@ public sealed class SequenceSetup(ClusterTopology topology, ILogger logger)
                 catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
                 {
                     throw new PrerequisiteException([$"node '{node}': {k.Key}: sequence {k.QualifiedSequence} stayed in use by an open transaction for " +
-                                                     $"{LockTimeout.TotalSeconds:0} s (each transaction that took a value holds it until it ends); nothing was changed. Run pgmm init again."]);
+                                                     $"{LockTimeout.TotalSeconds:0} s (each transaction that took a value holds it until it ends); it was left as it was on every node. Run pgmm init again."]);
                 }
             }
             var fresh = new List<KeySequence>();
@@ -127,7 +127,7 @@ public sealed class SequenceSetup(ClusterTopology topology, ILogger logger)
             {
                 var start = IdSpace.InterleavedStart(highest, number, m, k.Ceiling)
                     ?? throw new PrerequisiteException([$"node '{node}': {k.Key}: interleaving sequence {k.QualifiedSequence} would start above {k.Ceiling} " +
-                                                        $"(ids already reach {highest}); nothing was changed: widen the column and the sequence to bigint."]);
+                                                        $"(ids already reach {highest}); it was left as it was on every node: widen the column and the sequence to bigint."]);
                 // START too: a TRUNCATE … RESTART IDENTITY (replicated to every node) goes back to the node's lane, not to 1.
                 await ServerObjects.ExecAsync(locked[node], $"ALTER SEQUENCE {k.QuotedSequence} START WITH {start} RESTART WITH {start}", ct).ConfigureAwait(false);
                 Log.Sequences(logger, node, $"{k.Key}: sequence {k.QualifiedSequence} restarts at {start}, INCREMENT BY {m} (ids handed out reach {highest})");
