@@ -148,6 +148,9 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
                 ALTER FUNCTION pgmm.record_tombstone() SECURITY INVOKER RESET search_path;
                 GRANT EXECUTE ON FUNCTION pgmm.record_tombstone() TO PUBLIC;
                 DROP TABLE pgmm.slot_progress, pgmm.repair_log, pgmm.applied_progress, pgmm.copy_state;
+                DROP FUNCTION pgmm.next_id(regclass), pgmm.next_id_at(regclass, timestamptz), pgmm.node_number();
+                ALTER TABLE pgmm.node DROP COLUMN number;
+                REVOKE USAGE ON SCHEMA pgmm FROM PUBLIC;
                 DELETE FROM pgmm.schema_version WHERE version >= 4;
                 """);
         var e = await Assert.ThrowsAsync<PostgresException>(() => Mesh.ExecOnAsync(prod.AppConnectionString("east"), "DELETE FROM accounts WHERE id = 1"));

@@ -38,6 +38,8 @@ public sealed class PgMultiMasterOptions
     public ConflictOptions Conflicts { get; set; } = new();
 
     public MonitoringOptions Monitoring { get; set; } = new();
+
+    public SequenceOptions Sequences { get; set; } = new();
 }
 
 public sealed class NodeOptions
