@@ -93,8 +93,11 @@ internal sealed class TargetSession : IAsyncDisposable
 
     public static string ApplicationName(Link link) => $"pgmm apply {link}";
 
+    /// <param name="connected">Told the server process as soon as the connection is open: before the session takes the
+    /// link's replication origin, so a failure after that still leaves the next attempt a process to wait for (else it
+    /// may race the exiting one for the origin: 55006, "is already active for PID").</param>
     public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, LinkCounters counters, ILogger logger,
-        TimeProvider time, CancellationToken linkCt)
+        TimeProvider time, Action<int> connected, CancellationToken linkCt)
     {
         var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, ApplicationName(link)));
         var timeout = options.Apply.DeadConnectionTimeout;
@@ -104,6 +107,7 @@ internal sealed class TargetSession : IAsyncDisposable
         try
         {
             await conn.OpenAsync(opening.Token).ConfigureAwait(false);
+            connected(conn.ProcessID);
             var prepared = await SessionSetup.RunAsync(conn, link, options, logger, time, opening.Token).ConfigureAwait(false);
             return new TargetSession(conn, watchdog, link, options, prepared, counters, time);
         }
