@@ -197,4 +197,37 @@ public sealed class IdentityTests(ServersFixture servers, ITestOutputHelper outp
         foreach (var node in mesh.NodeNames)
             Assert.Equal(["a | 1 | renamed", "b | 3 | renumbered"], await mesh.RowsAsync(node, "SELECT code, seq, name FROM numbered ORDER BY code"));
     }
+
+    [Fact]
+    public async Task Repair_writes_identity_keys_and_replaces_a_row_whose_always_identity_column_differs()
+    {
+        await using var mesh = await Mesh.CreateAsync(servers, output, Schema, nodes: 2, init: false);
+        await mesh.ExecAsync("east", """
+            INSERT INTO always_keyed (name, qty) VALUES ('a', 1), ('b', 2);
+            INSERT INTO priced (price, qty) VALUES (2, 3);
+            INSERT INTO numbered (code, name) VALUES ('x', 'same');
+            """);
+        await mesh.ExecAsync("west", """
+            INSERT INTO always_keyed (name, qty) VALUES ('changed', 1);
+            INSERT INTO priced (price, qty) VALUES (2, 4);
+            INSERT INTO numbered (code, seq, name) OVERRIDING SYSTEM VALUE VALUES ('x', 5, 'same');
+            """);
+        await mesh.InitAsync();
+        var dir = PgmmCli.ConfigDir(mesh);
+
+        foreach (var table in new[] { "always_keyed", "priced", "numbered" })
+        {
+            var (code, text) = await PgmmCli.RunAsync(dir, "repair", "--table", $"public.{table}", "--from", "east");
+            output.WriteLine(text);
+            Assert.Equal(0, code);
+        }
+        foreach (var (query, expected) in new[]
+                 {
+                     ("SELECT id, name, qty FROM always_keyed ORDER BY id", new[] { "1 | a | 1", "2 | b | 2" }),
+                     ("SELECT id, price, qty, total FROM priced", ["1 | 2 | 3 | 6"]),
+                     ("SELECT code, seq, name FROM numbered", ["x | 1 | same"]),
+                 })
+            foreach (var node in mesh.NodeNames)
+                Assert.Equal(expected, await mesh.RowsAsync(node, query));
+    }
 }
