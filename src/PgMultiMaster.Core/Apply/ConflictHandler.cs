@@ -13,11 +13,19 @@ namespace PgMultiMaster.Apply;
 /// </summary>
 internal static class ConflictHandler
 {
-    /// <returns>The conflict's type and how it was resolved (as written to the conflict log; <c>dead_letter</c>: parked).</returns>
-    public static async Task<(ConflictType Type, string Resolution)> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
+    /// <returns>The conflict's type and how it was resolved (as written to the conflict log; <c>dead_letter</c>: parked);
+    /// null when it met no conflict, only an identity column it cannot write (<see cref="IdentityOnly"/>): parked, not logged.</returns>
+    public static async Task<(ConflictType Type, string Resolution)?> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
     {
         var keyRow = c.Kind == ChangeKind.Delete ? c.Old! : c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
         var (localJson, local, localVersion, tombstone) = await ReadLocalAsync(conn, t, keyRow, ctx, ct).ConfigureAwait(false);
+        if (IdentityOnly(t, c, local, localVersion, ctx) is { } why)
+        {
+            await using var park = new NpgsqlBatch(conn);
+            park.BatchCommands.Add(DeadLetters.Park(new ParkRequest(c, null, why, true), ctx, guarded: false));
+            await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return null;
+        }
 
         var type = (c.Kind, local is not null) switch
         {
@@ -82,6 +90,22 @@ internal static class ConflictHandler
                     batch.BatchCommands.Add(ChangeStatements.Tombstone(t, c.Old!, ctx));
                 return conflict.Type == ConflictType.DeleteMissing ? "skip" : "keep_local";
         }
+    }
+
+    /// <summary>
+    /// Why an update that met no conflict (as the guarded statement judges one: the local version is the source's own,
+    /// older, or of unknown time) was halted all the same: a non-key <c>GENERATED ALWAYS</c> identity column whose
+    /// value it changes (<see cref="ChangeStatements"/>' check when the old row is not sent). Null otherwise.
+    /// </summary>
+    private static string? IdentityOnly(TargetTable t, RowChange c, string?[]? local, RowVersion? version, ApplyContext ctx)
+    {
+        if (t.Generation is null || c.Kind != ChangeKind.Update || local is null || version is null) return null;
+        var noConflict = version.CommitTimestamp is not { } ts || ts < ctx.CommitTimestamp || version.Node == ctx.SourceNode && ts <= ctx.CommitTimestamp;
+        if (!noConflict) return null;
+        foreach (var i in t.Written)
+            if (t.IsAlwaysIdentity(i) && !c.New![i].IsUnchanged && local[i] != (c.New[i].Kind == CellKind.Null ? null : c.New[i].Text))
+                return ChangeStatements.IdentityChangeReason(t, c, i, local[i] is { } was ? Cell.Of(was) : Cell.Null);
+        return null;
     }
 
     /// <summary>

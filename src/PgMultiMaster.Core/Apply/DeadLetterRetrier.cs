@@ -146,7 +146,8 @@ internal sealed class DeadLetterRetrier(TargetTransaction tx, ApplyContext ctx, 
         await using (var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
             ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
         if (ok) return;
-        var (type, resolution) = await ConflictHandler.HandleAsync(tx.Connection, table, change, ctx, ct).ConfigureAwait(false);
+        if (await ConflictHandler.HandleAsync(tx.Connection, table, change, ctx, ct).ConfigureAwait(false) is not var (type, resolution))
+            throw new StillParkedException("an identity column it cannot write differs: " + change.Relation.QualifiedName);
         if (resolution == "dead_letter") throw new StillParkedException("the rules park it again: the conflict remains");
         tx.Tally.AddConflict(change, type.Name(), resolution);
     }
