@@ -140,6 +140,15 @@ public sealed class CliTests(ServersFixture servers, ITestOutputHelper output)
         (code, text) = await Pgmm(dir, "diff");
         Assert.True(code == 0, text);
         Assert.Contains("All 2 nodes match.", text);
+
+        // A column added on west alone (as replica: not captured as a schema change to replicate) is drift, rows or not.
+        await mesh.AdminExecAsync("west", "SET session_replication_role = replica; ALTER TABLE t ADD COLUMN note text; RESET session_replication_role");
+        (code, text) = await Pgmm(dir, "diff");
+        Assert.Equal(1, code);
+        Assert.Contains("| NO (schema)", text);
+        Assert.Contains("public.t: the definition differs between nodes", text);
+        Assert.Contains("  column note: east (missing); west text", text);
+        Assert.Contains("The nodes differ.", text);
     }
 
     [Fact]

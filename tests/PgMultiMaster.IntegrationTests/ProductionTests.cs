@@ -18,6 +18,9 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
         CREATE TABLE public.scratch (id int PRIMARY KEY, v text);
         -- Rows that were there before PgMultiMaster (the same on every node).
         INSERT INTO public.accounts (id, owner, balance) SELECT g, 'seed', 100 FROM generate_series(1000001, 1000200) g;
+        CREATE TABLE public.tickets (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text, n int NOT NULL,
+                                     doubled int GENERATED ALWAYS AS (n * 2) STORED);
+        INSERT INTO public.tickets (id, note, n) OVERRIDING SYSTEM VALUE SELECT g, 'seed', 0 FROM generate_series(1000001, 1000060) g;
         """;
 
     [Fact]
@@ -27,7 +30,8 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
         var mesh = prod.Mesh;
         // Keys from sequences, one range per node (as docs/operations.md advises until sequences are replicated).
         for (var i = 0; i < mesh.NodeNames.Count; i++)
-            await mesh.AdminExecAsync(mesh.NodeNames[i], $"ALTER TABLE accounts ALTER COLUMN id RESTART WITH {i + 1} SET INCREMENT BY 3");
+            await mesh.AdminExecAsync(mesh.NodeNames[i], $"ALTER TABLE accounts ALTER COLUMN id RESTART WITH {i + 1} SET INCREMENT BY 3; " +
+                                                          $"ALTER TABLE tickets ALTER COLUMN id RESTART WITH {i + 1} SET INCREMENT BY 3");
         Assert.False(await mesh.AdminScalarAsync<bool>("east", "SELECT rolsuper FROM pg_roles WHERE rolname = $1", prod.PgmmRole));
 
         var (code, text) = await prod.PgmmAsync("check");
@@ -56,6 +60,9 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
                 if (i % 3 == 0) await Exec($"DELETE FROM orders WHERE account = (SELECT min(id) FROM accounts WHERE owner = '{node}')");
                 if (i % 4 == n) await Exec($"DELETE FROM accounts WHERE id = {1000101 + i}");
                 await Exec($"INSERT INTO scratch VALUES ({n * 1000 + i}, 'x') ON CONFLICT DO NOTHING");
+                // A GENERATED ALWAYS identity key and a generated column: every node updates the same rows (conflicts).
+                await Exec($"INSERT INTO tickets (note, n) VALUES ('{node}', {i})");
+                await Exec($"UPDATE tickets SET n = n + 1, note = 'by {node}' WHERE id = {1000001 + i}");
             }
         })));
         // A TRUNCATE is applied as sent, not ordered against concurrent writes (docs/conflicts.md, known limits): the application
@@ -148,6 +155,9 @@ public sealed class ProductionTests(SecureServersFixture servers, ITestOutputHel
                 ALTER FUNCTION pgmm.record_tombstone() SECURITY INVOKER RESET search_path;
                 GRANT EXECUTE ON FUNCTION pgmm.record_tombstone() TO PUBLIC;
                 DROP TABLE pgmm.slot_progress, pgmm.repair_log, pgmm.applied_progress, pgmm.copy_state, pgmm.ddl_log, pgmm.ddl_tables, pgmm.ddl_settings;
+                DROP FUNCTION pgmm.next_id(regclass), pgmm.next_id_at(regclass, timestamptz), pgmm.node_number();
+                ALTER TABLE pgmm.node DROP COLUMN number;
+                REVOKE USAGE ON SCHEMA pgmm FROM PUBLIC;
                 DELETE FROM pgmm.schema_version WHERE version >= 4;
                 """);
         var e = await Assert.ThrowsAsync<PostgresException>(() => Mesh.ExecOnAsync(prod.AppConnectionString("east"), "DELETE FROM accounts WHERE id = 1"));

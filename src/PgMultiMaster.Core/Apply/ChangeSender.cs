@@ -144,9 +144,10 @@ internal sealed class ChangeSender(TargetTransaction tx, IReadOnlyDictionary<uin
     private async Task ResolveAsync(PendingChange item, CancellationToken ct)
     {
         var change = item.Change; // a parked item never halts first: it only fails when already halted
-        var (type, resolution) = await ConflictHandler.HandleAsync(tx.Connection, tables[change.Relation.Id], change, ctx, ct).ConfigureAwait(false);
         // Counted once the transaction commits (a rolled-back resolution is resolved again when resent).
-        tx.Tally.AddConflict(change, type.Name(), resolution);
+        if (await ConflictHandler.HandleAsync(tx.Connection, tables[change.Relation.Id], change, ctx, ct).ConfigureAwait(false) is var (type, resolution))
+            tx.Tally.AddConflict(change, type.Name(), resolution);
+        else tx.Tally.ParkedInstead(change);
     }
 
     /// <summary>After an error, each change in its own savepoint: what still fails is parked with the error.</summary>

@@ -71,7 +71,7 @@ internal static class ChangeStatements
         {
             case ChangeKind.Insert:
             {
-                var values = c.New!.Select((cell, i) => p.Add(cell) + t.Cast(i)).ToList();
+                var values = t.Written.Select(i => p.Add(c.New![i]) + t.Cast(i)).ToList();
                 sql.Append("INSERT INTO ").Append(t.QuotedName).Append(" (").Append(ColumnList(t)).Append(") OVERRIDING SYSTEM VALUE SELECT ")
                    .Append(string.Join(", ", values)).Append(" WHERE ").Append(NotHalted);
                 // A key deleted here before: the delete and this insert must be ordered by the rules.
@@ -83,7 +83,7 @@ internal static class ChangeStatements
             }
             case ChangeKind.Update:
                 sql.Append("UPDATE ").Append(t.QuotedName).Append(" t SET ").Append(SetList(t, c, p, deltas: true))
-                   .Append(" WHERE ").Append(Match(t, c.Old ?? c.New!, p)).Append(" AND ").Append(NotHalted)
+                   .Append(" WHERE ").Append(Match(t, c.Old ?? c.New!, p)).Append(IdentityUnchanged(t, c, p)).Append(" AND ").Append(NotHalted)
                    .Append(" AND ").Append(NoConflict(t, c, ctx, p)).Append(" RETURNING 1)");
                 break;
             case ChangeKind.Delete:
@@ -168,7 +168,7 @@ internal static class ChangeStatements
 
     private static string RunValue(TargetTable t, int i, bool compare = false) => $"i.c{i}{(compare ? t.CompareCast(i) : t.Cast(i))}";
 
-    private static string RunValues(TargetTable t) => string.Join(", ", Enumerable.Range(0, t.Relation.Columns.Length).Select(i => RunValue(t, i)));
+    private static string RunValues(TargetTable t) => string.Join(", ", t.Written.Select(i => RunValue(t, i)));
 
     private static string RunTableParameter(TargetTable t, NpgsqlBatchCommand command)
     {
@@ -229,16 +229,21 @@ internal static class ChangeStatements
         "pg_catalog.jsonb_build_object(" + string.Join(", ", t.MatchColumns.Select(i =>
             $"{p.Add(t.Relation.Columns[i].Name)}::text, {p.Add(row[i])}{t.CompareCast(i)}")) + ")";
 
-    /// <summary>SET list of an update: every sent column, Delta columns as local + (new − old).</summary>
+    /// <summary>
+    /// SET list of an update: every sent column, Delta columns as local + (new − old) — but never a generated column,
+    /// nor a <c>GENERATED ALWAYS</c> identity column (PostgreSQL lets an UPDATE set it only to DEFAULT: 428C9, even to
+    /// the value it has). Such a column is left as it is; a change that would give it another value never gets here
+    /// (<see cref="IdentityChange"/>), and one whose old value is unknown is checked by <see cref="IdentityUnchanged"/>.
+    /// </summary>
     private static string SetList(TargetTable t, RowChange c, SqlParams p, bool deltas, ColumnSource[]? sources = null)
     {
         var sets = new List<string>();
         var deltaColumns = t.Rules.DeltaColumns.ToHashSet();
-        for (var i = 0; i < c.New!.Length; i++)
+        foreach (var i in t.Written)
         {
             var column = t.Relation.Columns[i];
             var source = sources?[i] ?? ColumnSource.Remote;
-            if (c.New[i].IsUnchanged || source == ColumnSource.Local) continue;
+            if (c.New![i].IsUnchanged || source == ColumnSource.Local || t.IsAlwaysIdentity(i)) continue;
             var name = Quote.Ident(column.Name);
             var isDelta = source == ColumnSource.Delta
                           || (deltas && !column.IsKey && (deltaColumns.Contains(column.Name) || t.Rules.TableIsDelta));
@@ -255,7 +260,7 @@ internal static class ChangeStatements
     public static NpgsqlBatchCommand Insert(TargetTable t, Cell[] row)
     {
         var p = new SqlParams();
-        var values = row.Select((cell, i) => p.Add(cell) + t.Cast(i)).ToList();
+        var values = t.Written.Select(i => p.Add(row[i]) + t.Cast(i)).ToList();
         return p.Command($"INSERT INTO {t.QuotedName} ({ColumnList(t)}) OVERRIDING SYSTEM VALUE VALUES ({string.Join(", ", values)})");
     }
 
@@ -293,5 +298,56 @@ internal static class ChangeStatements
         return $"(SELECT pg_catalog.to_jsonb(r) FROM (SELECT {string.Join(", ", fields)}) r)";
     }
 
-    private static string ColumnList(TargetTable t) => string.Join(", ", t.Relation.Columns.Select(c => Quote.Ident(c.Name)));
+    /// <summary>The columns an insert writes (<see cref="TargetTable.Written"/>).</summary>
+    public static string ColumnList(TargetTable t) => string.Join(", ", t.Written.Select(i => Quote.Ident(t.Relation.Columns[i].Name)));
+
+    /// <summary>
+    /// The <c>GENERATED ALWAYS</c> identity column the update <paramref name="c"/> gives a new value, if any, and the
+    /// value it had: PostgreSQL has no way to set it by UPDATE. A changed key is not one of them when it is applied as
+    /// a delete and an insert (<see cref="IsKeyChange"/>); judged by what the change itself says (its old row, or the
+    /// key that finds the row).
+    /// </summary>
+    public static (int Column, Cell Was)? IdentityChange(TargetTable t, RowChange c)
+    {
+        if (c.Kind != ChangeKind.Update || t.Generation is null || IsKeyChange(t, c)) return null;
+        var found = c.Old ?? c.New!;
+        foreach (var i in t.Written)
+        {
+            if (!t.IsAlwaysIdentity(i)) continue;
+            var was = t.MatchColumns.Contains(i) ? found[i] : c.Old?[i];
+            if (was is { IsUnchanged: false } old && !c.New![i].IsUnchanged && old != c.New[i]) return (i, old);
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// An update that changes the key: applied as a delete of the old row and an insert of the new one, each under the
+    /// rules for deletes and inserts (so it converges like any delete and insert, and a <c>GENERATED ALWAYS</c> identity
+    /// key, which no UPDATE may set, is inserted with OVERRIDING SYSTEM VALUE). Not without the whole new row.
+    /// </summary>
+    public static bool IsKeyChange(TargetTable t, RowChange c) =>
+        c.Kind == ChangeKind.Update && c.Old is not null && !t.MatchAllColumns
+        && t.MatchColumns.Any(i => c.Old[i] != c.New![i]) && !c.New!.Any(x => x.IsUnchanged);
+
+    /// <summary>Why <paramref name="c"/> is parked instead of applied, when it would give an identity column a new value.</summary>
+    public static string IdentityChangeReason(TargetTable t, RowChange c, int column, Cell was) =>
+        $"column {Quote.Ident(t.Relation.Columns[column].Name)} of {t.QuotedName} is GENERATED ALWAYS AS IDENTITY here, and the change " +
+        $"gives it another value ({was} -> {c.New![column]}): PostgreSQL lets an UPDATE set it only to DEFAULT (428C9)" +
+        (t.MatchColumns.Contains(column) ? " and the new row lacks unchanged TOAST values to insert it whole" : "") +
+        $". Make it GENERATED BY DEFAULT on this node (ALTER TABLE {t.QuotedName} ALTER COLUMN {Quote.Ident(t.Relation.Columns[column].Name)} SET GENERATED BY DEFAULT), then retry";
+
+    /// <summary>
+    /// For a <c>GENERATED ALWAYS</c> identity column that does not find the row and whose old value the change lacks
+    /// (no REPLICA IDENTITY FULL): the guarded update applies only where it holds the value sent, so one the source
+    /// gave a new value halts and is parked by the slow path (<see cref="ConflictHandler"/>) instead of being dropped.
+    /// </summary>
+    private static string IdentityUnchanged(TargetTable t, RowChange c, SqlParams p)
+    {
+        if (t.Generation is null) return "";
+        var sql = new StringBuilder();
+        foreach (var i in t.Written)
+            if (t.IsAlwaysIdentity(i) && !t.MatchColumns.Contains(i) && (c.Old?[i] is null or { IsUnchanged: true }) && !c.New![i].IsUnchanged)
+                sql.Append(" AND ").Append(SameValue(t, i, "t", c.New[i], p));
+        return sql.ToString();
+    }
 }

@@ -13,11 +13,19 @@ namespace PgMultiMaster.Apply;
 /// </summary>
 internal static class ConflictHandler
 {
-    /// <returns>The conflict's type and how it was resolved (as written to the conflict log; <c>dead_letter</c>: parked).</returns>
-    public static async Task<(ConflictType Type, string Resolution)> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
+    /// <returns>The conflict's type and how it was resolved (as written to the conflict log; <c>dead_letter</c>: parked);
+    /// null when it met no conflict, only an identity column it cannot write (<see cref="IdentityOnly"/>): parked, not logged.</returns>
+    public static async Task<(ConflictType Type, string Resolution)?> HandleAsync(NpgsqlConnection conn, TargetTable t, RowChange c, ApplyContext ctx, CancellationToken ct)
     {
         var keyRow = c.Kind == ChangeKind.Delete ? c.Old! : c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
         var (localJson, local, localVersion, tombstone) = await ReadLocalAsync(conn, t, keyRow, ctx, ct).ConfigureAwait(false);
+        if (IdentityOnly(t, c, local, localVersion, ctx) is { } why)
+        {
+            await using var park = new NpgsqlBatch(conn);
+            park.BatchCommands.Add(DeadLetters.Park(new ParkRequest(c, null, why, true), ctx, guarded: false));
+            await park.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+            return null;
+        }
 
         var type = (c.Kind, local is not null) switch
         {
@@ -46,6 +54,13 @@ internal static class ConflictHandler
 
     private static string Write(NpgsqlBatch batch, TargetTable t, RowChange c, Conflict conflict, Resolution resolution, ApplyContext ctx, ref Outcome outcome)
     {
+        if (IdentityOverwrite(t, c, conflict, resolution, outcome) is { } reason)
+        {
+            // The row found here has another value in a GENERATED ALWAYS identity column than the one to write.
+            outcome = Outcome.DeadLetter;
+            batch.BatchCommands.Add(DeadLetters.Park(new ParkRequest(c, conflict.Type, reason, true), ctx, guarded: false));
+            return "dead_letter";
+        }
         switch (outcome)
         {
             case Outcome.ApplyRemote when conflict.Type == ConflictType.UpdateMissing && c.New!.Any(x => x.IsUnchanged):
@@ -77,6 +92,43 @@ internal static class ConflictHandler
         }
     }
 
+    /// <summary>
+    /// Why an update that met no conflict (as the guarded statement judges one: the local version is the source's own,
+    /// older, or of unknown time) was halted all the same: a non-key <c>GENERATED ALWAYS</c> identity column whose
+    /// value it changes (<see cref="ChangeStatements"/>' check when the old row is not sent). Null otherwise.
+    /// </summary>
+    private static string? IdentityOnly(TargetTable t, RowChange c, string?[]? local, RowVersion? version, ApplyContext ctx)
+    {
+        if (t.Generation is null || c.Kind != ChangeKind.Update || local is null || version is null) return null;
+        var noConflict = version.CommitTimestamp is not { } ts || ts < ctx.CommitTimestamp || version.Node == ctx.SourceNode && ts <= ctx.CommitTimestamp;
+        if (!noConflict) return null;
+        foreach (var i in t.Written)
+            if (t.IsAlwaysIdentity(i) && !c.New![i].IsUnchanged && local[i] != (c.New[i].Kind == CellKind.Null ? null : c.New[i].Text))
+                return ChangeStatements.IdentityChangeReason(t, c, i, local[i] is { } was ? Cell.Of(was) : Cell.Null);
+        return null;
+    }
+
+    /// <summary>
+    /// Why the outcome cannot be written, when it would update the local row with another value in a
+    /// <c>GENERATED ALWAYS</c> identity column than the one the row has: no UPDATE can (428C9), and leaving the local
+    /// value would silently keep the nodes apart. (An identity key is never one: the row was found by it.)
+    /// </summary>
+    private static string? IdentityOverwrite(TargetTable t, RowChange c, Conflict conflict, Resolution resolution, Outcome outcome)
+    {
+        if (t.Generation is null || conflict.Local is null || c.New is null) return null;
+        if (outcome is not (Outcome.ApplyRemote or Outcome.Merge) || conflict.Type is not (ConflictType.InsertExists or ConflictType.UpdateOriginDiffers)) return null;
+        foreach (var i in t.Written)
+        {
+            if (!t.IsAlwaysIdentity(i) || c.New[i].IsUnchanged || outcome == Outcome.Merge && resolution.Columns?[i] == ColumnSource.Local) continue;
+            var local = conflict.Local[i];
+            var remote = c.New[i].Kind == CellKind.Null ? null : c.New[i].Text;
+            if (local != remote)
+                return ChangeStatements.IdentityChangeReason(t, c, i, local is null ? Cell.Null : Cell.Of(local)) +
+                       $"; or resolve the {conflict.Type.Name()} by hand";
+        }
+        return null;
+    }
+
     /// <summary>The user's function gets both rows as jsonb and the conflict type; it returns the row to keep, or NULL for none.</summary>
     private static async Task<(Outcome, string)> CallFunctionAsync(NpgsqlConnection conn, NpgsqlBatch batch, TargetTable t, RowChange c, Conflict conflict, string? localJson, CancellationToken ct)
     {
@@ -91,7 +143,9 @@ internal static class ConflictHandler
 
         var keyRow = c.Kind == ChangeKind.Insert ? c.New! : c.Old ?? c.New!;
         var w = new SqlParams();
-        var columns = string.Join(", ", t.Relation.Columns.Select(x => Quote.Ident(x.Name)));
+        var columns = ChangeStatements.ColumnList(t);
+        // An UPDATE cannot write a GENERATED ALWAYS identity column: the row keeps its own (it was found by its key).
+        var updated = string.Join(", ", t.Written.Where(i => !t.IsAlwaysIdentity(i)).Select(i => Quote.Ident(t.Relation.Columns[i].Name)));
         if (result is null)
         {
             if (conflict.Local is null) return (Outcome.KeepLocal, "function: none");
@@ -99,9 +153,10 @@ internal static class ConflictHandler
             return (Outcome.ApplyRemote, "function: deleted");
         }
         var record = $"pg_catalog.jsonb_populate_record(NULL::{t.QuotedName}, {w.Add(result)}::jsonb)";
-        batch.BatchCommands.Add(conflict.Local is null
-            ? w.Command($"INSERT INTO {t.QuotedName} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM {record}")
-            : w.Command($"UPDATE {t.QuotedName} t SET ({columns}) = (SELECT {columns} FROM {record}) WHERE {ChangeStatements.Match(t, keyRow, w)}"));
+        if (conflict.Local is null)
+            batch.BatchCommands.Add(w.Command($"INSERT INTO {t.QuotedName} ({columns}) OVERRIDING SYSTEM VALUE SELECT {columns} FROM {record}"));
+        else if (updated.Length > 0)
+            batch.BatchCommands.Add(w.Command($"UPDATE {t.QuotedName} t SET ({updated}) = (SELECT {updated} FROM {record}) WHERE {ChangeStatements.Match(t, keyRow, w)}"));
         return (Outcome.Merge, "function: row");
     }
 

@@ -125,9 +125,20 @@ internal sealed class DeadLetterRetrier(TargetTransaction tx, ApplyContext ctx, 
         var table = await TargetTable.LoadAsync(tx.Connection, change.Relation, link.Target.Name,
             force ? TableRules.Forced(rules, change.Relation.QualifiedName) : new TableRules(rules, change.Relation.QualifiedName), ct).ConfigureAwait(false);
         var retried = change with { Relation = table.Relation };
+        if (ChangeStatements.IdentityChange(table, retried) is var (column, was))
+            throw new StillParkedException(ChangeStatements.IdentityChangeReason(table, retried, column, was));
+        // A key change as the link applies it: a delete and an insert, in this one transaction.
+        RowChange[] parts = ChangeStatements.IsKeyChange(table, retried)
+            ? [retried with { Kind = ChangeKind.Delete, New = null }, retried with { Kind = ChangeKind.Insert, Old = null }]
+            : [retried];
+        foreach (var part in parts) await RetryPartAsync(table, part, ct).ConfigureAwait(false);
+    }
+
+    private async Task RetryPartAsync(TargetTable table, RowChange change, CancellationToken ct)
+    {
         await using var batch = new NpgsqlBatch(tx.Connection);
         tx.AddBegin(batch);
-        batch.BatchCommands.Add(ChangeStatements.Guarded(table, retried, ctx));
+        batch.BatchCommands.Add(ChangeStatements.Guarded(table, change, ctx));
         // Begun before it runs: a change failing again leaves the transaction open and aborted, and only a ROLLBACK
         // lets the note be written (else 25P02, and the link backs off at every retry).
         tx.Begun = true;
@@ -135,9 +146,10 @@ internal sealed class DeadLetterRetrier(TargetTransaction tx, ApplyContext ctx, 
         await using (var reader = await batch.ExecuteReaderAsync(ct).ConfigureAwait(false))
             ok = await reader.ReadAsync(ct).ConfigureAwait(false) && reader.GetBoolean(0);
         if (ok) return;
-        var (type, resolution) = await ConflictHandler.HandleAsync(tx.Connection, table, retried, ctx, ct).ConfigureAwait(false);
+        if (await ConflictHandler.HandleAsync(tx.Connection, table, change, ctx, ct).ConfigureAwait(false) is not var (type, resolution))
+            throw new StillParkedException("an identity column it cannot write differs: " + change.Relation.QualifiedName);
         if (resolution == "dead_letter") throw new StillParkedException("the rules park it again: the conflict remains");
-        tx.Tally.AddConflict(retried, type.Name(), resolution);
+        tx.Tally.AddConflict(change, type.Name(), resolution);
     }
 
     private sealed class StillParkedException(string message) : Exception(message);

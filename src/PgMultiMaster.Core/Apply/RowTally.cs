@@ -24,6 +24,13 @@ internal sealed class RowTally
 
     public void AddConflict(RowChange change, string type, string resolution) => Conflicts.Add((change, type, resolution));
 
+    /// <summary>A change counted as sent was parked instead (by the slow path, without a conflict).</summary>
+    public void ParkedInstead(RowChange change)
+    {
+        Parked++;
+        Counts[(change.Relation.QualifiedName, change.Kind)] = Counts.GetValueOrDefault((change.Relation.QualifiedName, change.Kind)) - 1;
+    }
+
     /// <summary>Forgets the rows and parked changes (counted another way), keeps the conflicts.</summary>
     public void ClearRows()
     {

@@ -98,8 +98,11 @@ internal sealed class TargetSession : IAsyncDisposable
 
     public static string ApplicationName(Link link) => $"pgmm apply {link}";
 
+    /// <param name="connected">Told the server process as soon as the connection is open: before the session takes the
+    /// link's replication origin, so a failure after that still leaves the next attempt a process to wait for (else it
+    /// may race the exiting one for the origin: 55006, "is already active for PID").</param>
     public static async Task<TargetSession> OpenAsync(Link link, PgMultiMasterOptions options, LinkCounters counters, ILogger logger,
-        TimeProvider time, SchemaWait schemaWait, CancellationToken linkCt)
+        TimeProvider time, Action<int> connected, SchemaWait schemaWait, CancellationToken linkCt)
     {
         var conn = new NpgsqlConnection(ConnectionStrings.ForApply(link.Target.ConnectionString, ApplicationName(link)));
         var timeout = options.Apply.DeadConnectionTimeout;
@@ -109,6 +112,7 @@ internal sealed class TargetSession : IAsyncDisposable
         try
         {
             await conn.OpenAsync(opening.Token).ConfigureAwait(false);
+            connected(conn.ProcessID);
             var prepared = await SessionSetup.RunAsync(conn, link, options, logger, time, opening.Token).ConfigureAwait(false);
             return new TargetSession(conn, watchdog, link, options, prepared, counters, time, logger, schemaWait);
         }
@@ -217,13 +221,16 @@ internal sealed class TargetSession : IAsyncDisposable
             _pending.Add(PendingChange.Parked(new ParkRequest(change, null, ParkReason, Retryable: false)));
         else if (_mismatched.TryGetValue(change.Relation.Id, out var mismatch))
             _pending.Add(PendingChange.Parked(new ParkRequest(change, ConflictType.SchemaMismatch, mismatch.Reason, Retryable: true)));
-        else if (IsKeyChange(change))
+        else if (_tables.TryGetValue(change.Relation.Id, out var table) && ChangeStatements.IsKeyChange(table, change))
         {
             // A new key is a different row: the old one is deleted and the new one inserted, each under the
             // rules for deletes and inserts, so a key change converges like any delete and insert.
             _pending.Add(new PendingChange(change with { Kind = ChangeKind.Delete, New = null }));
             _pending.Add(new PendingChange(change with { Kind = ChangeKind.Insert, Old = null }));
         }
+        else if (table is not null && ChangeStatements.IdentityChange(table, change) is var (column, was))
+            // No UPDATE can write it (428C9): parked with why, rather than failing the transaction into a careful replay.
+            _pending.Add(PendingChange.Parked(new ParkRequest(change, null, ChangeStatements.IdentityChangeReason(table, change, column, was), Retryable: true)));
         else _pending.Add(new PendingChange(change));
         _pendingBytes += change.MemorySize;
         if (_pending.Count >= _options.Apply.BatchSize || _pendingBytes >= FlushBytes)
@@ -231,13 +238,6 @@ internal sealed class TargetSession : IAsyncDisposable
             await FlushQueueAsync(ct).ConfigureAwait(false);
             await FlushAsync(ct, Mode == ApplyMode.Optimistic).ConfigureAwait(false);
         }
-    }
-
-    private bool IsKeyChange(RowChange c)
-    {
-        if (c.Kind != ChangeKind.Update || c.Old is null || !_tables.TryGetValue(c.Relation.Id, out var t) || t.MatchAllColumns) return false;
-        // Without the whole new row the insert cannot be built: such a change stays an update.
-        return t.MatchColumns.Any(i => c.Old[i] != c.New![i]) && !c.New!.Any(x => x.IsUnchanged);
     }
 
     /// <summary>

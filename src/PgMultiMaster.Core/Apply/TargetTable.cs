@@ -19,11 +19,22 @@ namespace PgMultiMaster.Apply;
 /// <param name="OnConflict">How a guarded insert skips a row whose key or unique value is taken (see <see cref="LoadAsync"/>).</param>
 /// <param name="DefersChecks">The table has a deferrable unique constraint or a deferrable trigger: a change to it may
 /// fail only when its transaction ends (see <see cref="ChangeStatements.CheckDeferred"/>).</param>
+/// <param name="Generation">Per column, how the target generates it (<see cref="ColumnGeneration"/>); null: none is.</param>
 internal sealed record TargetTable(
     RelationInfo Relation, int[] MatchColumns, bool MatchAllColumns, string[] Types, string[] CompareTypes, string?[] Equality, TableRules Rules,
-    string OnConflict = " ON CONFLICT DO NOTHING", bool DefersChecks = false)
+    string OnConflict = " ON CONFLICT DO NOTHING", bool DefersChecks = false, ColumnGeneration[]? Generation = null)
 {
     public string QuotedName { get; } = Quote.Table(Relation.Schema, Relation.Name);
+
+    /// <summary>
+    /// The columns a statement writes: all the source sends but the target's generated ones (<c>GENERATED ALWAYS AS
+    /// (…)</c>), which PostgreSQL computes and refuses any value for (428C9) — the target computes them from the
+    /// replicated columns. Identity columns are written: inserts carry OVERRIDING SYSTEM VALUE.
+    /// </summary>
+    public int[] Written { get; } = [.. Enumerable.Range(0, Relation.Columns.Length).Where(i => Generation is null || Generation[i] != ColumnGeneration.Generated)];
+
+    /// <summary>A <c>GENERATED ALWAYS AS IDENTITY</c> column: an UPDATE may set it only to DEFAULT (428C9), never to a value.</summary>
+    public bool IsAlwaysIdentity(int column) => Generation is not null && Generation[column] == ColumnGeneration.AlwaysIdentity;
 
     /// <summary>Tombstones need a key; tables matched on all columns (no key) and insert-only tables have none.</summary>
     public bool HasTombstones => !MatchAllColumns;
@@ -62,7 +73,7 @@ internal sealed record TargetTable(
     public static async Task<TargetTable> LoadAsync(NpgsqlConnection target, RelationInfo relation, string targetNode, TableRules rules, CancellationToken ct)
     {
         var quoted = Quote.Table(relation.Schema, relation.Name);
-        var columns = new Dictionary<string, (string Type, string CompareType, bool Key, string? Equality)>(StringComparer.Ordinal);
+        var columns = new Dictionary<string, (string Type, string CompareType, bool Key, string? Equality, ColumnGeneration Generation)>(StringComparer.Ordinal);
         await using (var cmd = new NpgsqlCommand(
             """
             SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), pg_catalog.format_type(c.oid, c.typmod),
@@ -76,7 +87,8 @@ internal sealed record TargetTable(
                     WHERE m.amname = 'btree' AND o.opcdefault
                       AND o.opcintype IN (c.oid, CASE WHEN ct.typtype = 'e' THEN 'anyenum'::regtype END,
                                           CASE WHEN ct.typcategory = 'A' THEN 'anyarray'::regtype END)
-                    LIMIT 1)
+                    LIMIT 1),
+                   a.attidentity::text, a.attgenerated::text
             FROM pg_attribute a
             LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary
             -- the column's type without its domains (a domain over a domain too) ...
@@ -103,7 +115,10 @@ internal sealed record TargetTable(
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 columns[reader.GetString(0)] = (reader.GetString(1), reader.GetString(2), reader.GetBoolean(3),
-                    reader.IsDBNull(4) ? null : reader.GetString(4) is var op && op == "pg_catalog.=" ? "=" : $"OPERATOR({reader.GetString(4)})");
+                    reader.IsDBNull(4) ? null : reader.GetString(4) is var op && op == "pg_catalog.=" ? "=" : $"OPERATOR({reader.GetString(4)})",
+                    // attgenerated: 's' stored, 'v' virtual (18); attidentity: 'a' always, 'd' by default
+                    reader.GetString(6) != "" ? ColumnGeneration.Generated
+                    : reader.GetString(5) == "a" ? ColumnGeneration.AlwaysIdentity : ColumnGeneration.None);
         }
 
         if (columns.Count == 0)
@@ -140,11 +155,13 @@ internal sealed record TargetTable(
         var types = relation.Columns.Select(c => columns[c.Name].Type).ToArray();
         var compareTypes = relation.Columns.Select(c => columns[c.Name].CompareType).ToArray();
         var equality = relation.Columns.Select(c => columns[c.Name].Equality).ToArray();
+        var generation = relation.Columns.Select(c => columns[c.Name].Generation).ToArray();
         // Under REPLICA IDENTITY FULL pgoutput marks every column as key; from here on "key" means the columns
         // that find the row, so merges and Delta treat the others as data.
         TargetTable Make(int[] match, bool all) => new(
             relation with { Columns = [.. relation.Columns.Select((c, i) => c with { IsKey = !all && match.Contains(i) })] },
-            match, all, types, compareTypes, equality, rules, OnConflictFor(match, all), deferrable || deferredTriggers);
+            match, all, types, compareTypes, equality, rules, OnConflictFor(match, all), deferrable || deferredTriggers,
+            generation.Any(g => g != ColumnGeneration.None) ? generation : null);
 
         // ON CONFLICT DO NOTHING refuses to run at all (55000) when a unique constraint of the table is deferrable: then
         // only the key is arbitrated, if its index is checked at once; a taken key or value otherwise fails the insert
@@ -166,4 +183,14 @@ internal sealed record TargetTable(
         var all = relation.Identity == ReplicaIdentity.Full || keyed.Length == 0;
         return Make(keyed.Length > 0 && !all ? keyed : indexes.ToArray(), all);
     }
+}
+
+/// <summary>How the target fills a column by itself, as far as writing it matters.</summary>
+internal enum ColumnGeneration
+{
+    None,
+    /// <summary><c>GENERATED ALWAYS AS IDENTITY</c>: an insert writes it with OVERRIDING SYSTEM VALUE, an UPDATE only to DEFAULT.</summary>
+    AlwaysIdentity,
+    /// <summary><c>GENERATED ALWAYS AS (…)</c>, stored or virtual: never written.</summary>
+    Generated,
 }

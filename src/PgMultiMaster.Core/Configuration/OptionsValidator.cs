@@ -100,6 +100,7 @@ public static partial class OptionsValidator
         if (m.PollInterval <= TimeSpan.Zero) errors.Add($"{s}:Monitoring:PollInterval must be positive.");
 
         ValidateConflicts(options, errors);
+        ValidateSequences(options, errors);
         return errors;
     }
 
@@ -183,6 +184,21 @@ public static partial class OptionsValidator
             errors.Add($"{key}:Function must name the resolver function as schema.name.");
         if (strategies.Any(x => x.Strategy == nameof(Strategy.Function)) && rule.Function is null && key.EndsWith(":Default", StringComparison.Ordinal))
             errors.Add($"{key}:Function must name the resolver function as schema.name for the Function strategy.");
+    }
+
+    private static void ValidateSequences(PgMultiMasterOptions options, List<string> errors)
+    {
+        const string s = PgMultiMasterOptions.SectionName + ":Sequences";
+        var q = options.Sequences;
+        if (!Enum.GetNames<SequenceStrategy>().Contains(q.Strategy, StringComparer.OrdinalIgnoreCase))
+            errors.Add($"{s}:Strategy '{q.Strategy}' is not one of {string.Join(", ", Enum.GetNames<SequenceStrategy>())}.");
+        if (q.MaxNodes is < 2 or > 1 << SequenceOptions.SnowflakeNodeBits)
+            errors.Add($"{s}:MaxNodes {q.MaxNodes} must be between 2 and {1 << SequenceOptions.SnowflakeNodeBits}.");
+        else if (q.Chosen() == SequenceStrategy.Interleave && options.Nodes.Count > q.MaxNodes)
+            errors.Add($"{s}:MaxNodes {q.MaxNodes} is below the {options.Nodes.Count} nodes of {PgMultiMasterOptions.SectionName}:Nodes: " +
+                       "each node needs an offset of its own below MaxNodes (and leave room for the nodes you will add).");
+        if (q.Chosen() == SequenceStrategy.Snowflake && options.Nodes.Count > 1 << SequenceOptions.SnowflakeNodeBits)
+            errors.Add($"{s}:Strategy Snowflake holds node numbers below {1 << SequenceOptions.SnowflakeNodeBits}; {PgMultiMasterOptions.SectionName}:Nodes lists {options.Nodes.Count}.");
     }
 
     private static bool IsStrategy(string name) => ConflictRule.Strategies.Contains(name);

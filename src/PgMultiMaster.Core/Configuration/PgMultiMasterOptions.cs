@@ -39,6 +39,8 @@ public sealed class PgMultiMasterOptions
 
     public MonitoringOptions Monitoring { get; set; } = new();
 
+    public SequenceOptions Sequences { get; set; } = new();
+
     public DdlOptions Ddl { get; set; } = new();
 }
 

@@ -4,12 +4,15 @@ using PgMultiMaster.Topology;
 
 namespace PgMultiMaster.Diagnostics;
 
-/// <summary>Checksums of every replicated table on every node.</summary>
+/// <summary>Checksums and definitions of every replicated table on every node.</summary>
 public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<ClusterDiff.TableRow> Tables)
 {
-    public sealed record TableRow(string Table, IReadOnlyList<TableChecksum?> PerNode)
+    /// <param name="SchemaDifferences">How the table's definition differs between nodes (<see cref="TableDefinition.Differences"/>).</param>
+    public sealed record TableRow(string Table, IReadOnlyList<TableChecksum?> PerNode, IReadOnlyList<string>? SchemaDifferences = null)
     {
-        public bool Matches => PerNode.All(c => c is not null) && PerNode.Select(c => (c!.Rows, c.Hash)).Distinct().Count() == 1;
+        public bool SchemaMatches => SchemaDifferences is null or { Count: 0 };
+
+        public bool Matches => SchemaMatches && PerNode.All(c => c is not null) && PerNode.Select(c => (c!.Rows, c.Hash)).Distinct().Count() == 1;
     }
 
     public bool AllMatch => Tables.All(t => t.Matches);
@@ -21,18 +24,23 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         var tables = (await ReplicatedTablesAsync(topology, ct).ConfigureAwait(false))
             .Where(t => only is null || $"{t.Schema}.{t.Table}" == only).ToList();
         var sums = new Dictionary<(string Node, string Schema, string Table), TableChecksum>();
+        var definitions = new Dictionary<(string Node, string Schema, string Table), TableDefinition>();
         foreach (var node in nodes)
         {
             await using var conn = await ConnectionStrings.OpenAdminAsync(node.ConnectionString, "pgmm diff", ct).ConfigureAwait(false);
             foreach (var (schema, table) in tables)
             {
-                try { sums[(node.Name, schema, table)] = await TableChecksum.ComputeAsync(conn, schema, table, ct).ConfigureAwait(false); }
-                catch (InvalidOperationException) { /* missing on this node: shown as a mismatch */ }
+                // Missing on this node: shown as a mismatch.
+                if (await TableDefinition.LoadAsync(conn, schema, table, ct).ConfigureAwait(false) is not { } definition) continue;
+                definitions[(node.Name, schema, table)] = definition;
+                sums[(node.Name, schema, table)] = await TableChecksum.ComputeAsync(conn, schema, table, ct).ConfigureAwait(false);
             }
         }
+        var names = nodes.Select(n => n.Name).ToList();
         var rows = tables.Select(t => new TableRow($"{t.Item1}.{t.Item2}",
-            nodes.Select(n => sums.GetValueOrDefault((n.Name, t.Item1, t.Item2))).ToList())).ToList();
-        return new ClusterDiff(nodes.Select(n => n.Name).ToList(), rows);
+            nodes.Select(n => sums.GetValueOrDefault((n.Name, t.Item1, t.Item2))).ToList(),
+            TableDefinition.Differences(names, nodes.Select(n => definitions.GetValueOrDefault((n.Name, t.Item1, t.Item2))).ToList()))).ToList();
+        return new ClusterDiff(names, rows);
     }
 
     /// <summary>Every table published on any node (a table missing on some node shows as a difference there), sorted.</summary>
@@ -50,7 +58,10 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         return tables.ToList();
     }
 
-    /// <summary>A fixed-width table: one row per table, one column per node (rows / first 8 hex digits of the hash).</summary>
+    /// <summary>
+    /// A fixed-width table: one row per table, one column per node (rows / first 8 hex digits of the hash); then how the
+    /// definitions of tables differ, if they do.
+    /// </summary>
     public string Render()
     {
         var headers = new List<string> { "table" };
@@ -60,7 +71,7 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         {
             var cells = new List<string> { t.Table };
             cells.AddRange(t.PerNode.Select(c => c is null ? "(missing)" : $"{c.Rows} rows / {c.Hash[..Math.Min(8, c.Hash.Length)]}"));
-            cells.Add(t.Matches ? "yes" : "NO");
+            cells.Add(t.Matches ? "yes" : t.SchemaMatches ? "NO" : "NO (schema)");
             return cells;
         }).ToList();
         var widths = headers.Select((h, i) => Math.Max(h.Length, lines.Count == 0 ? 0 : lines.Max(l => l[i].Length))).ToList();
@@ -69,6 +80,11 @@ public sealed record ClusterDiff(IReadOnlyList<string> Nodes, IReadOnlyList<Clus
         sb.AppendLine(Row(headers));
         sb.AppendLine(string.Join("-+-", widths.Select(w => new string('-', w))));
         foreach (var l in lines) sb.AppendLine(Row(l));
+        foreach (var t in Tables.Where(t => !t.SchemaMatches))
+        {
+            sb.AppendLine().AppendLine($"{t.Table}: the definition differs between nodes");
+            foreach (var difference in t.SchemaDifferences!) sb.AppendLine("  " + difference);
+        }
         return sb.ToString();
     }
 }

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace PgMultiMaster.Diagnostics;
 
-/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 4xx worker host (housekeeping, status, endpoints), 52x schema changes.</summary>
+/// <summary>All log messages. Event ids: 1xx streaming, 2xx apply, 3xx setup, 4xx worker host (housekeeping, status, endpoints), 51x key sequences, 52x schema changes.</summary>
 internal static partial class Log
 {
     [LoggerMessage(100, LogLevel.Information, "Link {Link}: streaming slot {Slot} from {Lsn}")]
@@ -37,6 +37,12 @@ internal static partial class Log
 
     [LoggerMessage(300, LogLevel.Information, "{Message}")]
     public static partial void Setup(ILogger logger, string message);
+
+    [LoggerMessage(510, LogLevel.Information, "Node '{Node}': {Message}")]
+    public static partial void Sequences(ILogger logger, string node, string message);
+
+    [LoggerMessage(511, LogLevel.Warning, "{Message}")]
+    public static partial void SequenceWarning(ILogger logger, string message);
 
     [LoggerMessage(400, LogLevel.Warning, "Housekeeping on node '{Node}' failed: {Error}")]
     public static partial void HousekeepingFailed(ILogger logger, string node, string error);

@@ -11,8 +11,10 @@ namespace PgMultiMaster.Diagnostics;
 /// key; empty when there is neither (a <c>REPLICA IDENTITY FULL</c> table matched on whole rows).</param>
 /// <param name="KeyTypes">Per key column, the type values are cast to (<c>format_type</c>: quoted and qualified).</param>
 /// <param name="Writable">The columns repair writes: all but generated ones, with their types.</param>
+/// <param name="AlwaysIdentity">The <c>GENERATED ALWAYS AS IDENTITY</c> columns: an insert writes them with OVERRIDING
+/// SYSTEM VALUE, an UPDATE cannot write them at all (only DEFAULT).</param>
 public sealed record TableShape(string Schema, string Name, IReadOnlyList<string> Columns, IReadOnlyList<string> Key,
-    IReadOnlyList<string> KeyTypes, IReadOnlyList<(string Column, string Type)> Writable)
+    IReadOnlyList<string> KeyTypes, IReadOnlyList<(string Column, string Type)> Writable, IReadOnlyList<string>? AlwaysIdentity = null)
 {
     public string QualifiedName => $"{Schema}.{Name}";
 
@@ -33,10 +35,10 @@ public sealed record TableShape(string Schema, string Name, IReadOnlyList<string
     public static async Task<TableShape?> LoadAsync(NpgsqlConnection conn, string schema, string table, CancellationToken ct)
     {
         var quoted = Quote.Table(schema, table);
-        var columns = new List<(string Name, string Type, bool Generated)>();
+        var columns = new List<(string Name, string Type, bool Generated, bool AlwaysIdentity)>();
         await using (var cmd = new NpgsqlCommand(
             """
-            SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attgenerated <> ''
+            SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a'
             FROM pg_catalog.pg_attribute a
             WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attname
@@ -44,7 +46,7 @@ public sealed record TableShape(string Schema, string Name, IReadOnlyList<string
         {
             cmd.Parameters.Add(new NpgsqlParameter { Value = quoted });
             await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
-            while (await r.ReadAsync(ct).ConfigureAwait(false)) columns.Add((r.GetString(0), r.GetString(1), r.GetBoolean(2)));
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) columns.Add((r.GetString(0), r.GetString(1), r.GetBoolean(2), r.GetBoolean(3)));
         }
         if (columns.Count == 0) return null;
 
@@ -69,6 +71,6 @@ public sealed record TableShape(string Schema, string Name, IReadOnlyList<string
         }
         var types = columns.ToDictionary(c => c.Name, c => c.Type, StringComparer.Ordinal);
         return new TableShape(schema, table, columns.Select(c => c.Name).ToList(), key, key.Select(k => types[k]).ToList(),
-            columns.Where(c => !c.Generated).Select(c => (c.Name, c.Type)).ToList());
+            columns.Where(c => !c.Generated).Select(c => (c.Name, c.Type)).ToList(), columns.Where(c => c.AlwaysIdentity).Select(c => c.Name).ToList());
     }
 }

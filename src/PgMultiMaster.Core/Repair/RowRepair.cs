@@ -129,6 +129,13 @@ public static class RowRepair
                 sql = $"INSERT INTO {shape.Quoted} ({string.Join(", ", shape.Writable.Select(c => Quote.Ident(c.Column)))}) OVERRIDING SYSTEM VALUE " +
                       $"VALUES ({string.Join(", ", shape.Writable.Select((_, i) => Value(i)))})";
                 break;
+            case RepairAction.Update when ReplacesRow(shape, nonKey):
+                // No UPDATE can write a GENERATED ALWAYS identity column (428C9): the row is deleted and inserted again in
+                // one statement (its foreign keys are not checked: the session replays as a replica).
+                sql = $"WITH d AS (DELETE FROM {shape.Quoted} WHERE {KeyCondition(shape, key, parameters, "")} RETURNING 1) " +
+                      $"INSERT INTO {shape.Quoted} ({string.Join(", ", shape.Writable.Select(c => Quote.Ident(c.Column)))}) OVERRIDING SYSTEM VALUE " +
+                      $"SELECT {string.Join(", ", shape.Writable.Select((_, i) => Value(i)))} WHERE EXISTS (SELECT 1 FROM d)";
+                break;
             default:
                 // The key stays: only the other columns are set (so no tombstone of a key change is recorded).
                 var sets = nonKey.Select(c => $"{Quote.Ident(c.Column)} = {Value(shape.Writable.ToList().IndexOf(c))}").ToList();
@@ -139,6 +146,10 @@ public static class RowRepair
         Add(cmd, parameters);
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>An update of this table would have to write a <c>GENERATED ALWAYS</c> identity column that is not its key.</summary>
+    private static bool ReplacesRow(TableShape shape, IReadOnlyList<(string Column, string Type)> nonKey) =>
+        shape.AlwaysIdentity is { Count: > 0 } always && nonKey.Any(c => always.Contains(c.Column));
 
     private static string KeyCondition(TableShape shape, RowKey key, List<object?> parameters, string prefix) =>
         string.Join(" AND ", shape.Key.Select((k, i) =>

@@ -158,8 +158,8 @@ public sealed class LinkRunner(Link link, ClusterTopology topology, ILogger logg
     {
         // Sessions of the attempt before that a server may still keep, if their connection was given up as silent.
         await _abandoned.EndAsync(ct).ConfigureAwait(false);
-        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status.Counters, logger, time, _schemaWait, ct)).ConfigureAwait(false);
-        _abandoned.Opened(link.Target, target.ProcessId, TargetSession.ApplicationName(link));
+        await using var target = await Connecting(link.Target, () => TargetSession.OpenAsync(link, topology.Options, Status.Counters, logger, time,
+            pid => _abandoned.Opened(link.Target, pid, TargetSession.ApplicationName(link)), _schemaWait, ct)).ConfigureAwait(false);
         // Everything ends when the target stops answering (ConnectionWatchdog); the link then reconnects.
         using var alive = CancellationTokenSource.CreateLinkedTokenSource(ct, target.Lost);
         try

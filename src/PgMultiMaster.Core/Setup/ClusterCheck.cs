@@ -21,7 +21,8 @@ public static class ClusterCheck
 {
     public const int MinimumServerVersion = 140000;
 
-    public sealed record Result(IReadOnlyList<string> Problems, IReadOnlyList<ReplicatedTable> Tables);
+    /// <param name="Warnings">What is at risk but does not stop init (e.g. key sequences, <see cref="SequenceCheck"/>).</param>
+    public sealed record Result(IReadOnlyList<string> Problems, IReadOnlyList<ReplicatedTable> Tables, IReadOnlyList<string>? Warnings = null);
 
     public static async Task<Result> RunAsync(ClusterTopology topology, CancellationToken ct)
     {
@@ -66,7 +67,14 @@ public static class ClusterCheck
                 problems.AddRange(await ConflictRulesCheck.RunAsync(conn, node.Name, options.Conflicts, names, insertOnly, ct).ConfigureAwait(false));
             }
         }
-        return new Result(problems.Distinct().ToList(), tables);
+        var warnings = new List<string>();
+        if (problems.Count == 0)
+        {
+            var (sequenceProblems, sequenceWarnings) = SequenceCheck.Run(options.Sequences, await SequenceSetup.ReadAsync(topology, tables, "pgmm check", ct).ConfigureAwait(false));
+            problems.AddRange(sequenceProblems);
+            warnings.AddRange(sequenceWarnings);
+        }
+        return new Result(problems.Distinct().ToList(), tables, warnings);
     }
 
     private static IEnumerable<string> CheckSettings(ClusterTopology topology, string node, NodeCatalog c)

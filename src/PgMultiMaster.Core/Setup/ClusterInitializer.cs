@@ -9,8 +9,8 @@ using PgMultiMaster.Topology;
 namespace PgMultiMaster.Setup;
 
 /// <summary>
-/// <c>pgmm init</c>: on every node the pgmm schema, the publications, the replication origins of its peers, and one
-/// permanent slot per outgoing link. Idempotent: what exists and is right is left alone.
+/// <c>pgmm init</c>: on every node the pgmm schema, the publications, the replication origins of its peers, the node's
+/// number and its key sequences (<see cref="SequenceSetup"/>), and one permanent slot per outgoing link. Idempotent: what exists and is right is left alone.
 /// </summary>
 public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
 {
@@ -57,6 +57,8 @@ public sealed class ClusterInitializer(ClusterTopology topology, ILogger logger)
             foreach (var table in check.Tables.Where(t => !t.InsertOnly))
                 await CreateTombstoneTriggersAsync(conn, node, table, ct).ConfigureAwait(false);
         }
+        // After every node has claimed its place: node numbers are assigned across the cluster.
+        await new SequenceSetup(topology, logger).ApplyAsync(check.Tables, ct).ConfigureAwait(false);
 
         return check.Tables;
     }

@@ -14,6 +14,8 @@ internal static class CheckCommand
         Console.WriteLine($"All {options.Nodes.Count} nodes meet the prerequisites; {result.Tables.Count} tables to replicate:");
         foreach (var t in result.Tables)
             Console.WriteLine($"  {t.Quoted}{(t.InsertOnly ? " (insert-only)" : "")}");
+        foreach (var w in result.Warnings ?? [])
+            Console.WriteLine($"warning: {w}");
         return 0;
     }
 }

@@ -178,4 +178,31 @@ public sealed class OptionsValidatorTests
         Assert.Contains("PgMultiMaster:Nodes: the links a_b->c and a->b_c would both use the slot pgmm_a_b_c; rename one of the nodes.",
             OptionsValidator.Validate(o, requireNode: false));
     }
+
+    [Theory]
+    [InlineData("None", 16, null)]
+    [InlineData("interleave", 16, null)]
+    [InlineData("Snowflake", 1024, null)]
+    [InlineData("Galloc", 16, "PgMultiMaster:Sequences:Strategy 'Galloc' is not one of None, Interleave, Snowflake.")]
+    [InlineData("Interleave", 1, "PgMultiMaster:Sequences:MaxNodes 1 must be between 2 and 1024.")]
+    [InlineData("Interleave", 1025, "PgMultiMaster:Sequences:MaxNodes 1025 must be between 2 and 1024.")]
+    public void The_sequence_strategy_and_max_nodes_are_checked(string strategy, int maxNodes, string? error)
+    {
+        var o = Valid();
+        o.Sequences.Strategy = strategy;
+        o.Sequences.MaxNodes = maxNodes;
+        var errors = OptionsValidator.Validate(o, requireNode: true);
+        if (error is null) Assert.Empty(errors);
+        else Assert.Equal([error], errors);
+    }
+
+    [Fact]
+    public void Interleave_needs_a_lane_for_every_node()
+    {
+        var o = Valid();
+        o.Nodes.Add(new() { Name = "north", ConnectionString = "Host=c;Database=app" });
+        o.Sequences.Strategy = "Interleave";
+        o.Sequences.MaxNodes = 2;
+        Assert.StartsWith("PgMultiMaster:Sequences:MaxNodes 2 is below the 3 nodes of PgMultiMaster:Nodes", Assert.Single(OptionsValidator.Validate(o, requireNode: true)));
+    }
 }
