@@ -56,6 +56,15 @@ public sealed class CommandLineTests
     public void Node_usage_errors_name_what_is_missing(string[] args, string error) => Assert.Contains(error, Parse(args).Errors);
 
     [Fact]
+    public void Ddl_takes_one_statement_a_node_and_a_role()
+    {
+        var r = Valid("ddl", "ALTER TABLE t ADD COLUMN c int", "--node", "east", "--role", "app_owner").Result;
+        Assert.Equal(("ALTER TABLE t ADD COLUMN c int", "east", "app_owner"), (r.GetValue<string>("STATEMENT"), r.GetValue<string>("--node"), r.GetValue<string>("--role")));
+        Assert.Contains("give STATEMENT.", Parse("ddl", "--node", "east").Errors);
+        Assert.Contains("unknown option '--rol'; did you mean '--role'?", Parse("ddl", "x", "--rol", "a").Errors);
+    }
+
+    [Fact]
     public async Task Node_remove_help_shows_help_without_a_name()
     {
         var (code, output, _) = await Run("node", "remove", "--help");
