@@ -184,7 +184,10 @@ public sealed class DdlTests(ServersFixture servers, ITestOutputHelper output)
     private static async Task<(int Code, string Error)> PsqlAsync(Mesh mesh, string node, string sql)
     {
         var cs = new NpgsqlConnectionStringBuilder(mesh.Node(node).ConnectionString);
-        var psi = new System.Diagnostics.ProcessStartInfo("psql", ["-v", "ON_ERROR_STOP=1", "-X", "-c", sql])
+        // PostgreSQL 18's npm binaries have no psql; Debian's postgresql package (scripts/ensure-postgres.sh) brings one.
+        var psqlPath = (Directory.Exists("/usr/lib/postgresql") ? Directory.GetFiles("/usr/lib/postgresql", "psql", SearchOption.AllDirectories) : [])
+            .Order().LastOrDefault() ?? "psql";
+        var psi = new System.Diagnostics.ProcessStartInfo(psqlPath, ["-v", "ON_ERROR_STOP=1", "-X", "-c", sql])
         {
             RedirectStandardError = true, RedirectStandardOutput = true,
             Environment = { ["PGHOST"] = cs.Host, ["PGPORT"] = cs.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
