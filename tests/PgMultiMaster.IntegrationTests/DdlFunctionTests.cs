@@ -19,7 +19,7 @@ public sealed class DdlFunctionTests(SecureServersFixture servers, ITestOutputHe
         var mesh = prod.Mesh;
         var (code, text) = await prod.PgmmAsync("init");
         Assert.True(code == 0, text);
-        foreach (var node in mesh.NodeNames) mesh.StartWorkerProcess(node);
+        var workers = mesh.NodeNames.ToDictionary(n => n, n => mesh.StartWorkerProcess(n));
 
         // The operator's part (docs/configuration.md): a login role that may act as the tables' owner, and the owner
         // allowed to record schema changes. The grants on pgmm's objects are made by pgmm's own role.
@@ -66,6 +66,21 @@ public sealed class DdlFunctionTests(SecureServersFixture servers, ITestOutputHe
             Assert.Equal(0L, await mesh.AdminScalarAsync<long>(node, "SELECT count(*) FROM pgmm.dead_letter"));
             Assert.Equal(2L, await mesh.AdminScalarAsync<long>(node, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.extra'::regclass AND tgname LIKE 'pgmm_tombstone%'"));
         }
+
+        // A role allowed to record, which pgmm's role may not act as, records a statement it never ran: on west it does
+        // not run with pgmm's rights instead. The link stops, and the table stays.
+        var stranger = mesh.Database + "_stranger";
+        foreach (var node in mesh.NodeNames)
+        {
+            await mesh.AdminExecAsync(node, $"CREATE ROLE {stranger} LOGIN PASSWORD '{ProductionMesh.Password}'");
+            await mesh.ExecAsync(node, $"GRANT USAGE ON SCHEMA pgmm TO {stranger}; GRANT EXECUTE ON FUNCTION pgmm.ddl_record(text, text, text, text) TO {stranger}");
+        }
+        await Mesh.ExecOnAsync(servers.ConnectionString(servers["east"], mesh.Database, stranger, ProductionMesh.Password),
+            "SELECT pgmm.ddl_record('DROP TABLE public.items', 'pgmm.replicate_ddl', NULL, 'public')");
+        await Mesh.WaitUntilAsync(() => Task.FromResult(workers["east"].Output.Contains("the schema change from node 'east' cannot be applied on node 'west'", StringComparison.Ordinal)),
+            "the link east->west to stop");
+        Assert.Contains($"DROP TABLE public.items failed there with 42501: permission denied to set role \"{stranger}\"", workers["east"].Output);
+        Assert.Equal(1L, await mesh.AdminScalarAsync<long>("west", "SELECT count(*) FROM public.items"));
     }
 
     [Fact]

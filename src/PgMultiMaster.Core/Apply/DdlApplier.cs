@@ -32,13 +32,16 @@ internal sealed class DdlApplier(TargetTransaction tx, Link link, ILogger logger
         {
             tx.AddBegin(batch);
             batch.BatchCommands.Add(new NpgsqlBatchCommand("SAVEPOINT pgmm_ddl"));
-            // The source's role when pgmm's role may SET ROLE to it, else pgmm's own (a member of the tables' owners).
+            // The source's role when pgmm's role may SET ROLE to it, else pgmm's own (a member of the tables' owners) for a
+            // statement the event trigger saw run. One recorded through pgmm.ddl_record, which its grantee may call with
+            // any text, never runs with pgmm's rights instead: SET ROLE then fails (42501), and the link stops, naming it.
             var setup = new NpgsqlBatchCommand(
                 "SELECT pg_catalog.set_config('pgmm.ddl', 'applying', true), pg_catalog.set_config('search_path', $1, true), " +
-                "pg_catalog.set_config('role', CASE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2) THEN 'none' " +
+                "pg_catalog.set_config('role', CASE WHEN $3 THEN $2 WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2) THEN 'none' " +
                 "WHEN pg_catalog.pg_has_role($2, 'MEMBER') THEN $2 ELSE 'none' END, true)");
             setup.Parameters.Add(new NpgsqlParameter { Value = ddl.SearchPath });
             setup.Parameters.Add(new NpgsqlParameter { Value = ddl.Role });
+            setup.Parameters.Add(new NpgsqlParameter { Value = ddl.Tag == "pgmm.replicate_ddl" });
             batch.BatchCommands.Add(setup);
             batch.BatchCommands.Add(new NpgsqlBatchCommand(ddl.TargetCommand));
             batch.BatchCommands.Add(new NpgsqlBatchCommand(
