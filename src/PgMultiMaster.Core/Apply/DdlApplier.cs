@@ -15,16 +15,12 @@ namespace PgMultiMaster.Apply;
 /// and gets its tombstone triggers (<c>pgmm.ddl_adopt_new_tables</c>).
 /// <para>
 /// A command the target refuses never parks: when the object is already as the source left it (the same change made
-/// on both nodes, a DROP of what is already gone) it is counted as applied; otherwise the link stops, naming both
+/// on both nodes, a DROP of what is already gone) it is logged as already applied; otherwise the link stops, naming both
 /// nodes, the command and what differs, rather than let the nodes' schemas diverge.
 /// </para>
 /// </summary>
 internal sealed class DdlApplier(TargetTransaction tx, Link link, ILogger logger)
 {
-    /// <summary>Schema changes applied here, and those found already applied.</summary>
-    public long Applied { get; private set; }
-    public long AlreadyApplied { get; private set; }
-
     public async Task ApplyAsync(DdlCommand ddl, CancellationToken ct)
     {
         var conn = tx.Connection;
@@ -53,7 +49,6 @@ internal sealed class DdlApplier(TargetTransaction tx, Link link, ILogger logger
             {
                 await batch.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
                 tx.Begun = true;
-                Applied++;
                 Log.DdlApplied(logger, link.ToString(), ddl.Command);
                 return;
             }
@@ -102,7 +97,6 @@ internal sealed class DdlApplier(TargetTransaction tx, Link link, ILogger logger
 
     private void Already(DdlCommand ddl, PostgresException e)
     {
-        AlreadyApplied++;
         Log.DdlAlreadyApplied(logger, link.ToString(), ddl.Command, $"{e.SqlState}: {e.MessageText}");
     }
 }

@@ -203,9 +203,6 @@ internal sealed class TargetSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Schema changes applied by this session, and those found already applied.</summary>
-    public (long Applied, long AlreadyApplied) DdlCounts => (_ddl.Applied, _ddl.AlreadyApplied);
-
     private Task<TargetTable> LoadTableAsync(RelationInfo relation, CancellationToken ct) =>
         TargetTable.LoadAsync(_conn, relation, _link.Target.Name, new TableRules(_options.Conflicts, relation.QualifiedName), ct);
 
