@@ -49,7 +49,7 @@ public sealed class DdlTests(ServersFixture servers, ITestOutputHelper output)
             Assert.Equal(1L, await mesh.ScalarAsync<long>(node, "SELECT count(*) FROM pg_indexes WHERE indexname = 'items_note'"));
         }
         await AssertSameColumnsAsync(mesh, "items");
-        Assert.All(mesh.NodeNames.SelectMany(mesh.LinkStatuses), l => Assert.Equal(LinkState.Streaming, l.State));
+        await mesh.WaitForStreamingAsync();
     }
 
     [Fact]
@@ -123,7 +123,7 @@ public sealed class DdlTests(ServersFixture servers, ITestOutputHelper output)
 
         Assert.Equal(["2 | 2", "3 | 3"], await mesh.RowsAsync("west", "SELECT id, extra FROM items ORDER BY id"));
         Assert.Equal(["1"], await mesh.RowsAsync("west", "SELECT count(*) FROM pgmm.dead_letter WHERE reason LIKE '23514%'"));
-        Assert.All(mesh.LinkStatuses("east"), l => Assert.Equal(LinkState.Streaming, l.State));
+        await mesh.WaitForStreamingAsync("east");
     }
 
     [Fact]

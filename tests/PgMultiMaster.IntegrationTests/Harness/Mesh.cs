@@ -206,6 +206,15 @@ public sealed class Mesh : IAsyncDisposable
         CatchUp.WaitAsync(Topology, timeout ?? TimeSpan.FromSeconds(90), CancellationToken.None);
 
     /// <summary>
+    /// Waits until every in-process link of <paramref name="nodes"/> (all by default) reports streaming. Converged rows do
+    /// not mean a link has confirmed everything its source had written when it connected (a restart's WAL, a replayed
+    /// transaction): it reports streaming once its next feedback confirms that far.
+    /// </summary>
+    public Task WaitForStreamingAsync(params string[] nodes) =>
+        WaitUntilAsync(() => Task.FromResult((nodes.Length == 0 ? NodeNames : nodes).All(node => LinkStatuses(node).All(s => s.State == LinkState.Streaming))),
+            "every link to report streaming");
+
+    /// <summary>
     /// Waits until every link has caught up, then asserts that every replicated table is identical on every node: by
     /// the product's checksums (<c>pgmm diff</c>) and by the harness's own plain SQL (<see cref="RowSets"/>).
     /// </summary>
